@@ -1,0 +1,118 @@
+"""The ``netml`` command: a click group that plugins can extend.
+
+``main`` is the console entry point. It runs click without standalone mode so that every failure a
+user can cause (bad option, bad capture, bad model file) ends as one line on stderr and a non-zero
+exit, and only ``--debug`` (or ``NETML_DEBUG=1``) shows a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import NetmlError
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("NETML_DEBUG", "") not in ("", "0")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="netml")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """netml: novelty detection on network flows from pcap/pcapng captures.
+
+    Components (readers, flow splitters, features, detectors) come from plugins; see
+    `netml plugins list`.
+    """
+
+
+def _add_builtin_commands() -> None:
+    from .commands import plugins as plugins_cmd
+
+    cli.add_command(plugins_cmd.plugins)
+    for module_name, attr in (
+        ("learn", "learn"),
+        ("classify", "classify"),
+        ("inspect", "inspect_cmd"),
+        ("demo", "demo"),
+    ):
+        try:
+            module = __import__(f"netml_core.commands.{module_name}", fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name == f"netml_core.commands.{module_name}":
+                continue  # command not built yet in this tree
+            raise
+        cli.add_command(getattr(module, attr))
+
+
+_add_builtin_commands()
+
+
+def _extend_from_plugins() -> None:
+    from .registry import get_registry
+
+    get_registry().extend_cli(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    try:
+        if argv and argv[0] not in ("plugins", "--version", "--help", "-h"):
+            _extend_from_plugins()
+        rv = cli.main(args=argv, prog_name="netml", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("netml: aborted", err=True)
+        return 130
+    except click.exceptions.UsageError as exc:
+        if debug:
+            traceback.print_exc()
+        cmd = exc.ctx.command_path if exc.ctx is not None else "netml"
+        click.echo(f"{cmd}: error: {exc.format_message()} (see '{cmd} --help')", err=True)
+        return exc.exit_code
+    except click.exceptions.ClickException as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"netml: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except NetmlError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"netml: error: {exc}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        # `netml classify ... | head`: the reader went away; not an error worth a traceback
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        click.echo("netml: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"netml: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+                err=True,
+            )
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

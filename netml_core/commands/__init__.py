@@ -1,0 +1,1 @@
+"""Built-in subcommands of ``netml``, one module each."""
