@@ -99,9 +99,15 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self.components: dict[str, dict[str, ComponentInfo]] = {k: {} for k in KIND_HOOKS}
         self.aliases: dict[str, dict[str, str]] = {k: {} for k in KIND_HOOKS}
-        if os.environ.get("NETML_TRACE_PLUGINS"):
+        self.tracing = os.environ.get("NETML_TRACE_PLUGINS", "") not in ("", "0")
+        if self.tracing:
             self.pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
             self.pm.enable_tracing()
+
+    def _trace(self, msg: str) -> None:
+        # hooks are called one plugin at a time (for isolation), bypassing pluggy's own tracing
+        if self.tracing:
+            print(f"netml: trace: {msg}", file=sys.stderr)
 
     # -- discovery -------------------------------------------------------------------------
     def load_entry_points(self) -> "Registry":
@@ -150,6 +156,7 @@ class Registry:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != info.name:
                     continue
+                self._trace(f"plugin {info.name!r}: {hook_name}(register)")
                 try:
                     impl.function(register=self._registrar(kind, info))
                 except Exception as exc:  # noqa: BLE001
@@ -171,6 +178,7 @@ class Registry:
             for a in comp.aliases:
                 self.aliases[kind].setdefault(a, key)
             info.components.append(comp)
+            self._trace(f"plugin {info.name!r} registered {kind} {key!r} -> {factory!r}")
 
         return register
 
@@ -212,6 +220,7 @@ class Registry:
     def extend_cli(self, cli) -> None:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             info = self.plugins.get(impl.plugin_name)
+            self._trace(f"plugin {impl.plugin_name!r}: register_commands(cli)")
             try:
                 impl.function(cli=cli)
             except Exception as exc:  # noqa: BLE001
