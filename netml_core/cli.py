@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:
-        if argv and argv[0] not in ("plugins", "--version", "--help", "-h"):
+        completing = "_NETML_COMPLETE" in os.environ  # shell completion should offer plugin commands too
+        if completing or (argv and argv[0] not in ("plugins", "--version", "--help", "-h")):
             _extend_from_plugins()
         rv = cli.main(args=argv, prog_name="netml", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
