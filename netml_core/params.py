@@ -1,0 +1,240 @@
+"""Component parameters from the command line: ``--param``, ``--help-param``, ``--help-algorithm``.
+
+``--param`` takes YAML or JSON text, or a path to a YAML/JSON file. The mapping holds either the
+component's parameters directly (``{nu: 0.1}``) or one entry per algorithm name
+(``{ocsvm: {nu: 0.1}, kde: {bandwidth: 0.5}}``), so one file can configure every detector. Keys are
+checked against the component's ``__init__`` signature and values against the component's own
+checks, so a typo is one line naming the bad key and the known ones, before any capture is read.
+
+The ``check_*`` helpers are for component ``__init__`` methods: they raise ``ParameterError`` with a
+one-line message naming the parameter, which ``Component.create`` passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from numbers import Integral, Real
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import ParameterError
+
+log = logging.getLogger("netml.params")
+
+_PATH_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``; JSON does not)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _norm(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_")
+
+
+def _read_source(text_or_path: str) -> tuple[str, str]:
+    """Return (text, where) where ``where`` names the source in error messages."""
+    candidate = text_or_path.strip()
+    looks_like_path = "\n" not in candidate and not candidate.startswith(("{", "["))
+    if looks_like_path and os.path.isfile(candidate):
+        try:
+            with open(candidate, encoding="utf-8") as fh:
+                return fh.read(), f"--param file {candidate!r}"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"cannot read --param file {candidate!r}: {exc}") from None
+    if looks_like_path and candidate.lower().endswith(_PATH_SUFFIXES) and ":" not in candidate:
+        raise ParameterError(f"--param file {candidate!r} does not exist")
+    return text_or_path, "--param"
+
+
+def _load(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParameterError(f"{where} is not valid YAML/JSON{at}: {problem}") from None
+
+
+def parse_param_option(
+    text_or_path: str | None,
+    algorithm: str,
+    component_cls: type,
+    *,
+    aliases: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The parameters ``--param`` gives for ``algorithm``, validated against ``component_cls``.
+
+    ``aliases`` are other names of the same algorithm (e.g. ``if`` for ``iforest``) accepted as keys
+    of a by-algorithm mapping. Returns ``{}`` when the option is absent or empty.
+    """
+    if text_or_path is None or not str(text_or_path).strip():
+        return {}
+    text, where = _read_source(str(text_or_path))
+    data = _load(text, where)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(
+            f"{where} must be a mapping such as '{{nu: 0.1}}' or '{{{algorithm}: {{nu: 0.1}}}}', "
+            f"got {type(data).__name__} {data!r}"
+        )
+    known = component_cls.param_defaults()
+    names = {_norm(algorithm), *(_norm(a) for a in aliases)}
+    params = _pick_entry(data, names, known, algorithm, where)
+    bad = [k for k in params if not isinstance(k, str) or k not in known]
+    if bad:
+        raise ParameterError(
+            f"unknown parameter {bad[0]!r} for algorithm {algorithm!r} in {where}; "
+            f"known: {', '.join(known) or '(none)'}"
+        )
+    # the component's own checks (ranges, choices) run in __init__: fail now, not after extraction
+    component_cls.create(params, name=f"algorithm {algorithm!r}")
+    return params
+
+
+def _pick_entry(data: dict, names: set[str], known: dict, algorithm: str, where: str) -> dict:
+    """Either ``data`` itself (direct params) or its entry for this algorithm."""
+    for key, value in data.items():
+        if isinstance(key, str) and _norm(key) in names and key not in known:
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                raise ParameterError(
+                    f"{where}: the entry for {key!r} must be a mapping of parameters, got {value!r}"
+                )
+            return value
+    by_algorithm = all(isinstance(v, dict) or v is None for v in data.values()) and not any(
+        k in known for k in data
+    )
+    if by_algorithm:
+        log.warning(
+            "%s has no entry for %r (entries: %s); using its default parameters",
+            where, algorithm, ", ".join(map(str, data)),
+        )
+        return {}
+    return data
+
+
+# -- checks for component __init__ ----------------------------------------------------------------
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> None:
+    """Raise ``ParameterError`` unless ``value`` is a (integer) number in the given range."""
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, Integral) if integer else isinstance(value, Real)
+    if isinstance(value, bool) or not ok_type or (not integer and math.isnan(float(value))):
+        raise ParameterError(f"parameter {name!r} must be {kind}, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ParameterError(f"parameter {name!r} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ParameterError(f"parameter {name!r} must be {'<' if high_open else '<='} {high}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    """Raise ``ParameterError`` unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if not any(type(value) is type(c) and value == c for c in choices):
+        raise ParameterError(
+            f"parameter {name!r} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ParameterError(f"parameter {name!r} must be true or false, got {value!r}")
+
+
+def check_contamination(value: Any) -> None:
+    """``contamination`` is the expected fraction of anomalies among training flows, in (0, 0.5]."""
+    check_number("contamination", value, low=0.0, high=0.5, low_open=True)
+
+
+# -- help texts ----------------------------------------------------------------------------------
+
+
+def _fmt_default(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def format_param_help(component_cls: type, name: str | None = None) -> str:
+    """``--help-param``: summary line, then one row per parameter (name, default, doc)."""
+    title = name or getattr(component_cls, "__name__", "component")
+    rows = [(p["name"], _fmt_default(p["default"]), p["doc"] or "") for p in component_cls.describe_params()]
+    lines = [f"{title}: {component_cls.summary()}".rstrip(": ")]
+    if not rows:
+        lines.append("  (no parameters)")
+        return "\n".join(lines)
+    w_name = max(len("PARAMETER"), *(len(r[0]) for r in rows))
+    w_def = max(len("DEFAULT"), *(len(r[1]) for r in rows))
+    lines.append(f"  {'PARAMETER'.ljust(w_name)}  {'DEFAULT'.ljust(w_def)}  DESCRIPTION")
+    for pname, default, doc in rows:
+        lines.append(f"  {pname.ljust(w_name)}  {default.ljust(w_def)}  {doc}".rstrip())
+    lines.append(
+        f"Set with --param '{{{rows[0][0]}: {rows[0][1]}}}' (YAML/JSON text or a file; "
+        f"or a mapping by algorithm name)."
+    )
+    return "\n".join(lines)
+
+
+def format_algorithm_help(registry) -> str:
+    """``--help-algorithm``: every installed detector with aliases, summary, plugin and default scaler.
+
+    Reads only registration data, so no detector module (and not torch) is imported.
+    """
+    from .scaling import default_scaler_for
+
+    kind = "detector"
+    rows = []
+    for name in registry.names(kind):
+        info = registry.components[kind][name]
+        plugin = registry.plugins.get(info.plugin)
+        dist = f"{plugin.distribution} {plugin.version}".strip() if plugin is not None else ""
+        rows.append((
+            name,
+            ", ".join(info.aliases) or "-",
+            default_scaler_for(name),
+            info.summary or "",
+            f"{info.plugin}" + (f" ({dist})" if dist else ""),
+        ))
+    if not rows:
+        return "no detectors installed (install e.g. netml-models-ocsvm)"
+    head = ("ALGORITHM", "ALIASES", "SCALER", "SUMMARY", "PLUGIN")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    out = []
+    for r in [head, *rows]:
+        out.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    out.append("SCALER is the default --scaler for that algorithm. Parameters: --help-param --algorithm NAME.")
+    return "\n".join(out)

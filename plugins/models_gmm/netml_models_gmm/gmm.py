@@ -1,0 +1,130 @@
+"""Gaussian mixture novelty detector.
+
+scikit-learn's EM fits the mixture; scoring is the mixture log-likelihood computed here in numpy
+from the fitted arrays (weights, means, Cholesky factors of the precisions), so the saved state is
+three arrays and needs no scikit-learn object at load time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from netml_core.components import Detector
+from netml_core.errors import ParameterError
+from netml_core.params import check_choice, check_contamination, check_number
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class GaussianMixtureDetector(Detector):
+    """Gaussian mixture (scikit-learn GaussianMixture): negative log-likelihood under the fitted mixture
+
+    Score = ``-log p(x)`` under the mixture fitted to the training flows. Defaults are the original
+    netml's (1 component, full covariance, random_state 42).
+    """
+
+    param_docs = {
+        "n_components": "number of Gaussian components",
+        "covariance_type": "full, tied, diag or spherical",
+        "reg_covar": "added to the covariance diagonal (squared scaled-feature units), keeps it invertible",
+        "tol": "EM convergence threshold on the mean log-likelihood gain",
+        "max_iter": "maximum EM iterations",
+        "n_init": "EM restarts; the best is kept",
+        "init_params": "initialisation: kmeans, k-means++, random or random_from_data",
+        "random_state": "seed of the initialisation (integer)",
+        "contamination": "expected fraction of anomalies among training flows; sets the predict threshold",
+    }
+
+    def __init__(self, n_components=1, covariance_type="full", reg_covar=1e-6, tol=1e-3,
+                 max_iter=100, n_init=1, init_params="kmeans", random_state=42, contamination=0.1):
+        check_number("n_components", n_components, low=1, integer=True)
+        check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
+        check_number("reg_covar", reg_covar, low=0.0)
+        check_number("tol", tol, low=0.0)
+        check_number("max_iter", max_iter, low=1, integer=True)
+        check_number("n_init", n_init, low=1, integer=True)
+        check_choice("init_params", init_params, ("kmeans", "k-means++", "random", "random_from_data"))
+        if random_state is not None:
+            check_number("random_state", random_state, low=0, integer=True)
+        check_contamination(contamination)
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.contamination = contamination
+
+    def _fit(self, X: np.ndarray) -> None:
+        from sklearn.mixture import GaussianMixture
+
+        if len(X) < self.n_components:
+            raise ParameterError(
+                f"gmm: n_components={self.n_components} needs at least that many training flows, got {len(X)}"
+            )
+        gm = GaussianMixture(n_components=self.n_components, covariance_type=self.covariance_type,
+                             reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
+                             n_init=self.n_init, init_params=self.init_params,
+                             random_state=self.random_state)
+        try:
+            gm.fit(X)
+        except ValueError as exc:  # ill-defined covariance: scikit-learn suggests raising reg_covar
+            raise ParameterError(f"gmm: {str(exc).splitlines()[0]}") from None
+        self.weights_ = np.asarray(gm.weights_, dtype=np.float64)
+        self.means_ = np.asarray(gm.means_, dtype=np.float64)
+        self.precisions_cholesky_ = np.asarray(gm.precisions_cholesky_, dtype=np.float64)
+
+    def _component_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """``log N(x | mean_k, cov_k)`` for every sample and component, shape (n, k)."""
+        n, d = X.shape
+        k = self.means_.shape[0]
+        pc = self.precisions_cholesky_
+        ct = self.covariance_type
+        if ct == "full":
+            log_det = np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(axis=1)
+            maha = np.empty((n, k))
+            for j in range(k):
+                y = X @ pc[j] - self.means_[j] @ pc[j]
+                maha[:, j] = (y * y).sum(axis=1)
+        elif ct == "tied":
+            log_det = np.full(k, np.log(np.diag(pc)).sum())
+            maha = np.empty((n, k))
+            for j in range(k):
+                y = X @ pc - self.means_[j] @ pc
+                maha[:, j] = (y * y).sum(axis=1)
+        elif ct == "diag":
+            log_det = np.log(pc).sum(axis=1)
+            prec = pc ** 2
+            maha = ((self.means_ ** 2 * prec).sum(axis=1) - 2.0 * X @ (self.means_ * prec).T
+                    + (X ** 2) @ prec.T)
+        else:  # spherical
+            log_det = d * np.log(pc)
+            prec = pc ** 2
+            maha = ((self.means_ ** 2).sum(axis=1) * prec - 2.0 * X @ (self.means_.T * prec)
+                    + np.outer((X ** 2).sum(axis=1), prec))
+        return -0.5 * (d * np.log(2.0 * np.pi) + maha) + log_det
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[1] != self.means_.shape[1]:
+            raise ParameterError(f"gmm was fitted on {self.means_.shape[1]} features, got {X.shape[1]}")
+        weighted = self._component_log_prob(X) + np.log(self.weights_)
+        top = weighted.max(axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        log_lik = np.log(np.exp(weighted - top).sum(axis=1)) + top[:, 0]
+        return -log_lik
+
+    def get_state(self) -> dict:
+        return {
+            "threshold_": self.threshold_,
+            "weights_": self.weights_,
+            "means_": self.means_,
+            "precisions_cholesky_": self.precisions_cholesky_,
+        }
+
+    def set_state(self, state: dict) -> "GaussianMixtureDetector":
+        self.threshold_ = float(state["threshold_"])
+        self.weights_ = np.asarray(state["weights_"], dtype=np.float64)
+        self.means_ = np.asarray(state["means_"], dtype=np.float64)
+        self.precisions_cholesky_ = np.asarray(state["precisions_cholesky_"], dtype=np.float64)
+        return self
