@@ -120,3 +120,18 @@ def test_plugins_list_imports_no_heavy_library(argv):
     report = json.loads(res.stdout)
     assert report["rc"] == 0 and report["lines"] >= 2
     assert report["heavy"] == []
+
+
+def test_unknown_algorithm_lists_the_installed_ones_and_exits_nonzero(run_cli, shared_dir, tmp_path):
+    from netml_core.registry import get_registry
+
+    demo = shared_dir / "data" / "netml-demo"
+    model = tmp_path / "model.netml"
+    res = run_cli("learn", "--pcap", demo / "demo.pcap", "--label", demo / "demo.csv",
+                  "--algorithm", "ocsvn", "-o", model)
+    assert res.exit_code != 0 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    installed = ", ".join(get_registry().names("detector"))
+    assert res.stderr == f"netml: error: unknown algorithm 'ocsvn'; installed: {installed}\n"
+    assert {"ocsvm", "kde", "iforest", "ae", "gmm", "pca"} <= set(get_registry().names("detector"))
+    assert not model.exists() and list(tmp_path.iterdir()) == []

@@ -172,7 +172,7 @@ def test_learn_and_classify_use_the_example(installed, demo, workdir):
     tmp_path = workdir
     model = tmp_path / "zscore.netml"
     res = netml("learn", "--pcap", demo["pcap"], "--label", demo["label"], "--algorithm", "zscore",
-                "--param", "reduce=max", "-o", model)
+                "--param", "{reduce: max}", "-o", model)
     assert res.returncode == 0, res.stderr
     assert model.is_file()
     with zipfile.ZipFile(model) as zf:
