@@ -1,0 +1,85 @@
+"""Turning framed record batches into bounded PacketTable batches: shared by every reader.
+
+A reader supplies an iterator of ``RecordBatch`` (its own framing); this module decodes each one,
+re-cuts the result into tables of at most ``max_packets`` rows, stamps source and format, and emits
+the single warning line about damage at the end of the capture.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..packets import COLUMNS, PacketTable
+from .decode import decode
+from .records import RecordBatch
+
+log = logging.getLogger("netml.readers")
+
+
+def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str, fmt,
+                   extra_damage=lambda: []) -> Iterator[PacketTable]:
+    """Decode ``records`` and yield tables of at most ``max_packets`` packets (at least one table).
+
+    ``fmt`` is the format string or a callable giving it at the end (pcapng learns ``+spb`` late).
+    Counters (records, link types, skipped, damage) ride on the table that is yielded when they are
+    found, so ``PacketTable.concat`` of all batches gives the capture's totals.
+    """
+    max_packets = max(1, int(max_packets))
+    pending: list[PacketTable] = []
+    n_pending = 0
+    damage_seen: list[str] = []
+    skipped_total: dict[str, int] = {}
+    yielded = False
+
+    def stamp(t: PacketTable) -> PacketTable:
+        t.source = source
+        t.format = fmt() if callable(fmt) else fmt
+        return t
+
+    for rb in records:
+        table = decode(rb)
+        for d in table.damage:
+            if d not in damage_seen:
+                damage_seen.append(d)
+        for k, v in table.skipped.items():
+            skipped_total[k] = skipped_total.get(k, 0) + v
+        pending.append(table)
+        n_pending += len(table)
+        while n_pending >= max_packets:
+            joined = PacketTable.concat(pending)
+            out = joined.take(slice(0, max_packets))
+            rest = _rows(joined, slice(max_packets, None))
+            pending, n_pending = [rest], len(rest)
+            yielded = True
+            yield stamp(out)
+    for d in extra_damage():
+        if d not in damage_seen:
+            damage_seen.append(d)
+            if pending:
+                pending[-1].damage.append(d)
+            else:
+                pending.append(PacketTable.empty(damage=[d]))
+    if pending and (n_pending or not yielded or any(_has_meta(t) for t in pending)):
+        yield stamp(PacketTable.concat(pending))
+    elif not yielded:
+        yield stamp(PacketTable.empty())
+    if damage_seen:
+        dropped = ", ".join(f"{v} {k}" for k, v in sorted(skipped_total.items())
+                            if k in ("cut_record", "absurd_caplen", "bad_block", "no_interface"))
+        log.warning("%s: damaged capture: %s%s", source, "; ".join(damage_seen),
+                    f" (dropped: {dropped})" if dropped else "")
+
+
+def _rows(table: PacketTable, index) -> PacketTable:
+    """Rows of ``table`` without its counters (they were already handed out)."""
+    cols = {name: getattr(table, name)[index] for name in COLUMNS}
+    return PacketTable(**cols)
+
+
+def _has_meta(t: PacketTable) -> bool:
+    return bool(t.records or t.skipped or t.damage or t.link_types)
+
+

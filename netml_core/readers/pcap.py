@@ -1,0 +1,134 @@
+"""Classic pcap framing: the 24-byte file header, then 16-byte record headers.
+
+The file is read in chunks (``chunk_bytes``, default 8 MiB) so memory stays bounded and standard
+input works; a record that straddles two chunks is carried over. The walk over record headers is a
+tight Python loop (one ``unpack_from`` per record, the only per-packet Python work); the header
+fields of all records of a chunk are then gathered with numpy.
+
+Damage policy: a record cut short by the end of the file, or one whose captured length is absurd
+(more than ``max(262144, snaplen)`` bytes, libpcap's sanity rule), ends the reading; every complete
+record before it is kept, and the damage is described in ``RecordBatch.damage``. A sub-second field
+out of range (>= 10**6 us or 10**9 ns) is kept, carried into the seconds as scapy and tshark do, and
+reported.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator
+
+import numpy as np
+
+from .records import RecordBatch, add_count
+from .source import PCAP_MAGICS, read_exactly
+
+CHUNK_BYTES = 8 << 20
+#: libpcap's largest snapshot length for most link types; a bigger caplen is taken as garbage
+MAX_SNAPLEN = 262144
+#: never believe a caplen above this, whatever the file header's snaplen says
+HARD_CAPLEN = 16 << 20
+#: link type field: the low 26 bits are the DLT, the upper bits carry FCS information
+LINKTYPE_MASK = 0x03FFFFFF
+
+
+class PcapFramer:
+    """Frames a classic pcap stream positioned at byte 0 (magic included)."""
+
+    def __init__(self, stream, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.stream = stream
+        self.chunk_bytes = int(chunk_bytes)
+        self.format = "pcap"
+        self.header_damage: list[str] = []
+        head = read_exactly(stream, 24)
+        self.endian, self.nano = PCAP_MAGICS[head[:4]]
+        if self.nano:
+            self.format = "pcap-ns"
+        self.ok = len(head) == 24
+        if not self.ok:
+            self.header_damage.append(f"file ends inside the 24-byte pcap file header ({len(head)} bytes)")
+            self.linktype = self.snaplen = 0
+            return
+        major, minor, _zone, _sigfigs, snaplen, linktype = struct.unpack(self.endian + "HHiIII", head[4:])
+        self.version = (major, minor)
+        self.snaplen = snaplen
+        self.linktype = linktype & LINKTYPE_MASK
+        if major != 2:
+            self.ok = False
+            self.header_damage.append(f"unsupported pcap version {major}.{minor}: no record read")
+
+    def batches(self) -> Iterator[RecordBatch]:
+        if not self.ok:
+            yield RecordBatch.empty(damage=list(self.header_damage))
+            return
+        e = self.endian
+        unpack_caplen = struct.Struct(e + "I").unpack_from
+        cap_limit = max(MAX_SNAPLEN, min(self.snaplen, HARD_CAPLEN))
+        hdr_dtype = np.dtype([("sec", e + "u4"), ("frac", e + "u4"), ("caplen", e + "u4"), ("len", e + "u4")])
+        frac_limit = 1_000_000_000 if self.nano else 1_000_000
+        frac_scale = 1 if self.nano else 1000
+        carry = b""
+        consumed = 24  # file offset of carry[0]
+        while True:
+            more = read_exactly(self.stream, self.chunk_bytes)
+            buf = carry + more if carry else more
+            n = len(buf)
+            off = 0
+            offs: list[int] = []
+            append = offs.append
+            absurd = -1
+            # hot loop: only find record starts; fields are gathered with numpy below
+            while off + 16 <= n:
+                caplen = unpack_caplen(buf, off + 8)[0]
+                if caplen > cap_limit:
+                    absurd = caplen
+                    break
+                nxt = off + 16 + caplen
+                if nxt > n:
+                    break
+                append(off)
+                off = nxt
+            batch = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale)
+            if absurd >= 0:
+                add_count(batch.skipped, "absurd_caplen")
+                batch.damage.append(
+                    f"record at byte {consumed + off} claims {absurd} captured bytes "
+                    f"(more than {cap_limit}): reading stopped there, {n - off} bytes or more left unread"
+                )
+                yield batch
+                return
+            carry = buf[off:]
+            consumed += off
+            if not more:
+                if carry:
+                    add_count(batch.skipped, "cut_record")
+                    batch.damage.append(
+                        f"file ends inside a record at byte {consumed} "
+                        f"({len(carry)} bytes of it present): that record is dropped"
+                    )
+                yield batch
+                return
+            yield batch
+
+    def _batch(self, buf: bytes, offs: list[int], hdr_dtype, frac_limit: int, frac_scale: int) -> RecordBatch:
+        arr = np.frombuffer(buf, np.uint8)
+        if not offs:
+            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)))
+        o = np.asarray(offs, np.int64)
+        hdr = np.lib.stride_tricks.sliding_window_view(arr, 16)[o].copy().view(hdr_dtype).reshape(-1)
+        sec = hdr["sec"].astype(np.int64)
+        frac = hdr["frac"].astype(np.int64)
+        batch = RecordBatch(
+            arr,
+            o + 16,
+            hdr["caplen"].astype(np.int64),
+            hdr["len"].astype(np.int64),
+            np.full(len(o), self.linktype, np.int64),
+            sec * 1_000_000_000 + frac * frac_scale,
+        )
+        bad = int(np.count_nonzero(frac >= frac_limit))
+        if bad:
+            unit = "nanosecond" if self.nano else "microsecond"
+            batch.damage.append(
+                f"{bad} record(s) have a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
+            )
+        return batch

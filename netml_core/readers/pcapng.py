@@ -1,0 +1,300 @@
+"""pcapng framing: sections (each with its own byte order), interfaces, packet blocks.
+
+Blocks are read in chunks like classic pcap. The Python loop only reads each block's type and
+length; Enhanced Packet Blocks and obsolete Packet Blocks (the bulk of a file) are then decoded
+with numpy per run of blocks that share a section. Interface Description Blocks give each
+interface its link type, ``if_tsresol`` (10^-n or 2^-n seconds) and ``if_tsoffset`` (seconds).
+
+Simple Packet Blocks carry no timestamp: their packets take the timestamp of the packet before
+them in the file (the first packet's timestamp after them if none came before, 0 if the file has
+none), so flows keep their order; the format string gets ``+spb`` and a note says so.
+Name Resolution, Interface Statistics, Decryption Secrets and custom blocks are skipped.
+
+Damage policy: a block whose length is impossible (not a multiple of 4, below 12, above 64 MiB,
+or running past the end of the file), a section header with a version other than 1.x or corrupt
+options, ends the reading; the packets before it are kept. A packet block naming an interface the
+section never described, or claiming more bytes than it holds, is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .records import RecordBatch, add_count
+from .source import read_exactly
+
+CHUNK_BYTES = 8 << 20
+MAX_BLOCK = 64 << 20
+SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
+BOM = 0x1A2B3C4D
+NS = 1_000_000_000
+
+
+@dataclass
+class Interface:
+    linktype: int
+    snaplen: int
+    tsresol: int = 6  # raw if_tsresol byte: bit 7 set = 2^-n, else 10^-n
+    tsoffset: int = 0  # seconds
+
+
+def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
+    """Timestamp units of one interface -> integer nanoseconds (exact for 10^-n, n <= 9)."""
+    t = ticks.astype(np.uint64)
+    v = iface.tsresol & 0x7F
+    if iface.tsresol & 0x80:  # 2^-v seconds: round to the nearest nanosecond
+        if v == 0:
+            ns = t.astype(np.int64) * NS
+        elif v <= 33:
+            q = (t >> np.uint64(v)).astype(np.int64)
+            r = (t & np.uint64((1 << v) - 1)).astype(np.int64)
+            ns = q * NS + ((r * NS + (1 << (v - 1))) >> v)
+        else:
+            ns = np.array([(int(x) * NS + (1 << (v - 1))) >> v for x in t.tolist()], np.int64)
+    elif v <= 9:
+        ns = t.astype(np.int64) * (10 ** (9 - v))
+    else:
+        d = 10 ** (v - 9)
+        if d < 2**63:
+            ns = ((t + np.uint64(d // 2)) // np.uint64(d)).astype(np.int64)
+        else:
+            ns = np.zeros(len(t), np.int64)
+    return ns + iface.tsoffset * NS
+
+
+def _options(buf: bytes, start: int, end: int, e: str) -> dict[int, bytes] | None:
+    """Option code -> first value; None when an option runs past ``end`` (corrupt block)."""
+    out: dict[int, bytes] = {}
+    off = start
+    while off + 4 <= end:
+        code, length = struct.unpack_from(e + "HH", buf, off)
+        if code == 0:
+            return out
+        vend = off + 4 + length
+        if vend > end:
+            return None
+        out.setdefault(code, buf[off + 4 : vend])
+        off = off + 4 + ((length + 3) & ~3)
+    return out
+
+
+class PcapngFramer:
+    """Frames a pcapng stream positioned at byte 0 (first SHB)."""
+
+    def __init__(self, stream, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.stream = stream
+        self.chunk_bytes = int(chunk_bytes)
+        self.format = "pcapng"
+        self.endian = "<"
+        self.interfaces: list[Interface] = []
+        self.sections = 0
+        self.spb_records = 0
+        self.last_ts: int | None = None  # for SPBs that come after a timestamped packet
+        self.pending_spb_fill = True  # leading SPBs take the first later timestamp
+
+    def batches(self) -> Iterator[RecordBatch]:
+        carry = b""
+        consumed = 0
+        while True:
+            more = read_exactly(self.stream, self.chunk_bytes)
+            buf = carry + more if carry else more
+            batch, off, stop = self._frame(buf, consumed)
+            consumed += off
+            carry = buf[off:]
+            if stop or not more:
+                if not stop and carry:
+                    add_count(batch.skipped, "cut_record")
+                    batch.damage.append(
+                        f"file ends inside a block at byte {consumed} ({len(carry)} bytes of it present): "
+                        "that block is dropped"
+                    )
+                yield batch
+                return
+            yield batch
+
+    # -- one chunk -------------------------------------------------------------------------------
+    def _frame(self, buf: bytes, base: int):
+        n = len(buf)
+        arr = np.frombuffer(buf, np.uint8)
+        skipped: dict[str, int] = {}
+        damage: list[str] = []
+        runs: list[tuple[str, list[Interface], list[int]]] = []  # (endian, interfaces, packet block offsets)
+        spbs: list[tuple[int, int, int, int]] = []  # (block offset, data offset, caplen, wirelen)
+        cur: list[int] = []
+        runs.append((self.endian, self.interfaces, cur))
+        unpack = struct.Struct(self.endian + "II").unpack_from
+        off = 0
+        stop = False
+        while off + 12 <= n:
+            btype, blen = unpack(buf, off)
+            if btype == EPB or btype == PB:
+                if blen < 32 or blen & 3 or blen > MAX_BLOCK:
+                    damage.append(f"packet block at byte {base + off} has an impossible length {blen}: reading stopped")
+                    add_count(skipped, "bad_block")
+                    stop = True
+                    break
+                if off + blen > n:
+                    break
+                cur.append(off)
+                off += blen
+                continue
+            if btype == SHB:
+                if off + 28 > n:
+                    break
+                (bom,) = struct.unpack_from("<I", buf, off + 8)
+                e = "<" if bom == BOM else ">" if bom == 0x4D3C2B1A else ""
+                if not e:
+                    damage.append(f"section header at byte {base + off} has no valid byte-order magic: reading stopped")
+                    stop = True
+                    break
+                (blen,) = struct.unpack_from(e + "I", buf, off + 4)
+                if blen < 28 or blen & 3 or blen > MAX_BLOCK:
+                    damage.append(f"section header at byte {base + off} has an impossible length {blen}: reading stopped")
+                    stop = True
+                    break
+                if off + blen > n:
+                    break
+                major, minor = struct.unpack_from(e + "HH", buf, off + 12)
+                if major != 1:
+                    damage.append(f"section at byte {base + off} has unsupported pcapng version {major}.{minor}: reading stopped")
+                    stop = True
+                    break
+                if _options(buf, off + 24, off + blen - 4, e) is None:
+                    damage.append(f"section header at byte {base + off} has an option running past its end: reading stopped")
+                    stop = True
+                    break
+                self.endian = e
+                self.interfaces = []
+                self.sections += 1
+                unpack = struct.Struct(e + "II").unpack_from
+                cur = []
+                runs.append((e, self.interfaces, cur))
+                off += blen
+                continue
+            if blen < 12 or blen & 3 or blen > MAX_BLOCK:
+                damage.append(f"block of type {btype:#x} at byte {base + off} has an impossible length {blen}: reading stopped")
+                add_count(skipped, "bad_block")
+                stop = True
+                break
+            if off + blen > n:
+                break
+            if btype == IDB:
+                self._idb(buf, off, blen, base, damage)
+            elif btype == SPB:
+                spbs.append(self._spb(buf, off, blen))
+                cur.append(-len(spbs))  # placeholder keeps file order inside the run
+            off += blen
+        batch = self._assemble(arr, runs, spbs, skipped, damage)
+        return batch, off, stop
+
+    def _idb(self, buf: bytes, off: int, blen: int, base: int, damage: list[str]) -> None:
+        e = self.endian
+        if blen < 20:
+            damage.append(f"interface block at byte {base + off} is too short: interface ignored")
+            self.interfaces.append(Interface(-1, 0))
+            return
+        linktype, _res, snaplen = struct.unpack_from(e + "HHI", buf, off + 8)
+        iface = Interface(linktype, snaplen)
+        opts = _options(buf, off + 16, off + blen - 4, e) or {}
+        if 9 in opts and len(opts[9]) >= 1:
+            iface.tsresol = opts[9][0]
+        if 14 in opts and len(opts[14]) >= 8:
+            iface.tsoffset = struct.unpack(e + "q", opts[14][:8])[0]
+        self.interfaces.append(iface)
+
+    def _spb(self, buf: bytes, off: int, blen: int) -> tuple[int, int, int, int]:
+        (wirelen,) = struct.unpack_from(self.endian + "I", buf, off + 8)
+        room = blen - 16
+        caplen = min(wirelen, room)
+        if self.interfaces and self.interfaces[0].snaplen:
+            caplen = min(caplen, self.interfaces[0].snaplen)
+        return off, off + 12, max(caplen, 0), wirelen
+
+    # -- vectorised part -------------------------------------------------------------------------
+    def _assemble(self, arr, runs, spbs, skipped, damage) -> RecordBatch:
+        parts = []
+        for e, ifaces, offs in runs:
+            if not offs:
+                continue
+            o = np.asarray(offs, np.int64)
+            is_spb = o < 0
+            pk = o[~is_spb]
+            if len(pk):
+                parts.append(self._packet_blocks(arr, pk, e, ifaces, skipped, damage))
+            if is_spb.any():
+                idx = -o[is_spb] - 1
+                sp = np.asarray([spbs[i] for i in idx.tolist()], np.int64).reshape(-1, 4)
+                lt = ifaces[0].linktype if ifaces else -1
+                if not ifaces:
+                    add_count(skipped, "no_interface", len(sp))
+                    damage.append("simple packet block before any interface description: dropped")
+                    continue
+                self.spb_records += len(sp)
+                parts.append((sp[:, 0], sp[:, 1], sp[:, 2], sp[:, 3], np.full(len(sp), lt, np.int64),
+                              np.full(len(sp), -1, np.int64)))
+        if not parts:
+            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)), skipped=skipped, damage=damage)
+        block_off, data_off, caplen, wire_len, linktype, ts = (np.concatenate(c) for c in zip(*parts))
+        order = np.argsort(block_off, kind="stable")
+        data_off, caplen, wire_len, linktype, ts = (a[order] for a in (data_off, caplen, wire_len, linktype, ts))
+        missing = ts < 0
+        if missing.any():
+            ts = self._fill_spb_ts(ts, missing)
+        if len(ts):
+            self.last_ts = int(ts[-1])
+        return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage)
+
+    def _fill_spb_ts(self, ts: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Forward-fill SPB timestamps from the previous packet; leading ones from the next."""
+        ts = ts.copy()
+        idx = np.where(~missing, np.arange(len(ts)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        has_prev = idx >= 0
+        ts[missing & has_prev] = ts[idx[missing & has_prev]]
+        lead = missing & ~has_prev
+        if lead.any():
+            if self.last_ts is not None:
+                ts[lead] = self.last_ts
+            else:
+                later = np.flatnonzero(~missing)
+                ts[lead] = ts[later[0]] if len(later) else 0
+        self.last_ts = int(ts[-1])
+        return ts
+
+    def _packet_blocks(self, arr, o, e, ifaces, skipped, damage):
+        """EPBs and obsolete PBs of one section, all at once."""
+        dt = np.dtype([("type", e + "u4"), ("len", e + "u4"), ("ifid", e + "u4"), ("hi", e + "u4"),
+                       ("lo", e + "u4"), ("caplen", e + "u4"), ("wire", e + "u4")])
+        h = np.lib.stride_tricks.sliding_window_view(arr, 28)[o].copy().view(dt).reshape(-1)
+        blen = h["len"].astype(np.int64)
+        ifid = h["ifid"].astype(np.int64)
+        pb = h["type"] == PB
+        if pb.any():  # obsolete Packet Block: 16-bit interface id then 16-bit drop count
+            ifid = np.where(pb, (ifid & 0xFFFF) if e == "<" else (ifid >> 16), ifid)
+        caplen = h["caplen"].astype(np.int64)
+        ok = np.ones(len(o), bool)
+        too_long = caplen > blen - 32
+        if too_long.any():
+            add_count(skipped, "bad_block", int(np.count_nonzero(too_long)))
+            damage.append("packet block(s) claiming more captured bytes than the block holds: dropped")
+            ok &= ~too_long
+        n_if = len(ifaces)
+        no_if = ifid >= n_if
+        if no_if.any():
+            add_count(skipped, "no_interface", int(np.count_nonzero(no_if & ok)))
+            damage.append("packet block(s) naming an interface the section never described: dropped")
+            ok &= ~no_if
+        if not ok.all():
+            o, h, ifid, caplen = o[ok], h[ok], ifid[ok], caplen[ok]
+        ticks = (h["hi"].astype(np.uint64) << np.uint64(32)) | h["lo"].astype(np.uint64)
+        ts = np.zeros(len(o), np.int64)
+        linktype = np.zeros(len(o), np.int64)
+        for i in np.unique(ifid).tolist():
+            sel = ifid == i
+            ts[sel] = ticks_to_ns(ticks[sel], ifaces[i])
+            linktype[sel] = ifaces[i].linktype
+        return o, o + 28, caplen, h["wire"].astype(np.int64), linktype, ts

@@ -1,0 +1,191 @@
+"""Open a capture source and sniff what it is from its first bytes, never from its name.
+
+A source is a path (``str`` / ``Path``), ``-`` for standard input, or a binary file object. Standard
+input and pipes are not seekable, so the bytes used for sniffing are kept and handed back in front
+of the stream (``Prefixed``) instead of seeking back. gzip is undone on the fly (stdlib);
+zstd only when the ``zstandard`` package happens to be installed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import CaptureError
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", False),  # little endian, microseconds
+    b"\xa1\xb2\xc3\xd4": (">", False),  # big endian, microseconds
+    b"\x4d\x3c\xb2\xa1": ("<", True),  # little endian, nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", True),  # big endian, nanoseconds
+}
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class Prefixed:
+    """A read-only byte stream: ``prefix`` first, then ``stream`` (for sniffed, unseekable input)."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            head, self._prefix = self._prefix, b""
+            if n is None or n < 0:
+                return head + _read_all(self._stream)
+            if len(head) >= n:
+                self._prefix = head[n:]
+                return head[:n]
+            return head + read_exactly(self._stream, n - len(head))
+        if n is None or n < 0:
+            return _read_all(self._stream)
+        return read_exactly(self._stream, n)
+
+    def readable(self) -> bool:
+        return True
+
+
+def _read_all(stream) -> bytes:
+    parts = []
+    while True:
+        b = stream.read(1 << 20)
+        if not b:
+            return b"".join(parts)
+        parts.append(b)
+
+
+def read_exactly(stream, n: int) -> bytes:
+    """Up to ``n`` bytes; fewer only at end of stream (pipes and gzip may return short reads)."""
+    data = stream.read(n)
+    if data is None:
+        data = b""
+    if len(data) >= n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = stream.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+@dataclass
+class Capture:
+    """An opened, sniffed capture: ``kind`` is ``pcap`` or ``pcapng``; ``stream`` starts at byte 0."""
+
+    name: str
+    kind: str
+    stream: Prefixed
+    compression: str = ""  # "" or "gzip" / "zstd"
+    _owned: BinaryIO | None = None
+    _decompressor: object = None
+
+    def stream_damage(self) -> list[str]:
+        """Damage found below the capture format (a broken gzip stream), as sentences."""
+        err = getattr(self._decompressor, "error", "")
+        return [err] if err else []
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> "Capture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def source_name(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return "<stdin>" if str(source) == "-" else str(source)
+    return str(getattr(source, "name", "<stream>"))
+
+
+def open_capture(source) -> Capture:
+    """Open ``source`` and sniff it; raises ``CaptureError`` (one line) if it is not a capture."""
+    name = source_name(source)
+    owned = None
+    if isinstance(source, (str, os.PathLike)):
+        if str(source) == "-":
+            stream = sys.stdin.buffer
+        else:
+            path = Path(source)
+            try:
+                stream = owned = open(path, "rb")
+            except FileNotFoundError:
+                raise CaptureError(f"{name}: no such file") from None
+            except IsADirectoryError:
+                raise CaptureError(f"{name}: is a directory, not a capture") from None
+            except OSError as exc:
+                raise CaptureError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    elif hasattr(source, "read"):
+        stream = source
+    else:
+        raise CaptureError(f"cannot read a capture from a {type(source).__name__}")
+    try:
+        return _sniff(name, stream, owned)
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+
+
+def _sniff(name: str, stream, owned, compression: str = "") -> Capture:
+    try:
+        head = read_exactly(stream, 4)
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot read: {exc}") from None
+    if isinstance(head, str):
+        raise CaptureError(f"{name}: opened in text mode; a binary stream is needed")
+    body = Prefixed(head, stream)
+    if head in PCAP_MAGICS:
+        return Capture(name, "pcap", body, compression, owned)
+    if head == PCAPNG_MAGIC:
+        return Capture(name, "pcapng", body, compression, owned)
+    if not compression and head[:2] == GZIP_MAGIC:
+        gz = _GzipStream(gzip.GzipFile(fileobj=body, mode="rb"))
+        cap = _sniff(name, gz, owned, "gzip")
+        cap._decompressor = gz
+        return cap
+    if not compression and head == ZSTD_MAGIC:
+        try:
+            import zstandard  # optional: only if the user has it
+        except ImportError:
+            raise CaptureError(
+                f"{name}: zstd-compressed capture; decompress it first (zstd -d) or install 'zstandard'"
+            ) from None
+        reader = zstandard.ZstdDecompressor().stream_reader(body)
+        return _sniff(name, reader, owned, "zstd")
+    if not head:
+        raise CaptureError(f"{name}: empty file, not a pcap or pcapng capture")
+    what = f" ({compression}-compressed)" if compression else ""
+    raise CaptureError(f"{name}: not a pcap or pcapng capture{what} (starts with {head.hex(' ')})")
+
+
+class _GzipStream:
+    """gzip stream whose damage (bad CRC, cut member) ends the stream instead of raising."""
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+        self.error = ""
+
+    def read(self, n: int = -1) -> bytes:
+        if self.error:
+            return b""
+        try:
+            return self._gz.read(n)
+        except Exception as exc:  # noqa: BLE001 - EOFError, OSError (bad CRC) or zlib.error
+            self.error = f"gzip stream damaged ({exc}): the packets before it are kept"
+            return b""
