@@ -140,6 +140,8 @@ class Detector(Component):
 
     def fit(self, X: np.ndarray) -> "Detector":
         X = _as_matrix(X)
+        if len(X) < 2:
+            raise ParameterError(f"a detector needs at least 2 training flows, got {len(X)}")
         self._fit(X)
         train_scores = self._score(X)
         self.threshold_ = float(np.quantile(train_scores, 1.0 - float(self.contamination)))
@@ -163,4 +165,6 @@ def _as_matrix(X) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ParameterError(f"expected a 2-D feature matrix, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ParameterError("feature matrix contains NaN or infinite values")
     return X
