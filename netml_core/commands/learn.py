@@ -1,0 +1,513 @@
+"""``netml learn [extract|train]``: captures -> features file -> trained model file.
+
+``netml learn`` alone does both steps in memory; ``extract`` writes the features file (flow rows,
+labels and the fitted reader/splitter/feature state) and ``train`` reads it back, so the two steps
+work as separate commands. Options may be given before or after the sub-command name.
+
+With labels (``--label`` CSV per capture, or ``--pcap-normal``/``--pcap-abnormal``) the labelled
+flows are split into train/test (``--test-size``, ``--random-state``: by default the original
+netml CLI's 0.33 and 42), the detector is fitted on the normal training flows (``--train-on all``:
+every training flow, as the original did) and evaluated on the test flows. Without labels every
+flow trains the detector and nothing is evaluated.
+
+Default feature: ``iat`` (inter-arrival times), the original CLI's only feature, so its scripts and
+file names (``out/IAT-features.dat``) keep meaning what they meant.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..errors import NetmlError, ParameterError, UnknownComponentError
+from ..packets import words_to_ip
+
+DEFAULT_FEATURE = "iat"
+DEFAULT_ALGORITHM = "ocsvm"
+#: the original CLI's split: train_test_split(X, y, test_size=0.33, random_state=42)
+DEFAULT_TEST_SIZE = 0.33
+DEFAULT_RANDOM_STATE = 42
+
+log = logging.getLogger("netml.learn")
+
+
+# -- logging ------------------------------------------------------------------------------------
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (works under test runners too)."""
+
+    def emit(self, record):  # noqa: D401
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def setup_logging(verbose: int) -> None:
+    """``-v`` count -> level of the ``netml`` logger: 0 WARNING, 1 INFO, 2+ DEBUG, on stderr."""
+    logger = logging.getLogger("netml")
+    for h in list(logger.handlers):
+        if isinstance(h, _StderrHandler):
+            logger.removeHandler(h)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("netml: %(levelname)s: %(name)s: %(message)s"
+                                           if verbose >= 2 else "netml: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
+    logger.propagate = False
+
+
+# -- option set shared by learn, learn extract and learn train ------------------------------------
+def _options(f):
+    opts = [
+        click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH",
+                     help="Capture (pcap/pcapng; '-' for stdin). Repeatable."),
+        click.option("-l", "--label", "labels", multiple=True, metavar="CSV",
+                     help="Labels (CICIDS2017-style CSV) for the --pcap at the same position "
+                          "(one CSV for all captures is also accepted)."),
+        click.option("--pcap-normal", "pcaps_normal", multiple=True, metavar="PATH",
+                     help="Capture whose flows are all normal. Repeatable."),
+        click.option("--pcap-abnormal", "pcaps_abnormal", multiple=True, metavar="PATH",
+                     help="Capture whose flows are all anomalous. Repeatable."),
+        click.option("-o", "--output", "-m", "--model", "output", metavar="PATH",
+                     help="Model file to write (folders are created)."),
+        click.option("-f", "--feature", "feature", metavar="NAME",
+                     help=f"Flow representation (default {DEFAULT_FEATURE}; case-insensitive; "
+                          "original names like SAMP_NUM or FFT-IAT accepted). A value that is not a "
+                          "representation and looks like a path is taken as --feature-file."),
+        click.option("--feature-file", "feature_file", metavar="PATH",
+                     help="Features file written by 'extract' and read by 'train'."),
+        click.option("--fft", is_flag=True, default=None, help="Use the FFT of the per-flow series."),
+        click.option("--header", is_flag=True, default=None,
+                     help="Prepend TCP-flag counts and TTLs to the features."),
+        click.option("--reader", default=None, metavar="NAME", help="Packet reader (default native)."),
+        click.option("--algorithm", default=None, metavar="NAME",
+                     help=f"Detector (default {DEFAULT_ALGORITHM}); see --help-algorithm."),
+        click.option("--param", default=None, metavar="YAML|JSON|PATH",
+                     help="Detector parameters: YAML/JSON text or file; may map algorithm names to parameters."),
+        click.option("--help-algorithm", is_flag=True, default=None, help="List installed detectors and exit."),
+        click.option("--help-param", is_flag=True, default=None,
+                     help="Show the parameters of --algorithm and exit."),
+        click.option("--scaler", type=click.Choice(["standard", "minmax", "none"], case_sensitive=False),
+                     default=None, help="Feature scaling before the detector (default: per detector, "
+                                        "see --help-algorithm)."),
+        click.option("--train-on", "train_on", type=click.Choice(["normal", "all"], case_sensitive=False),
+                     default=None, help="With labels: fit on normal training flows only (default) or on all."),
+        click.option("--test-size", type=float, default=None,
+                     help=f"Fraction of labelled flows held out for testing (default {DEFAULT_TEST_SIZE})."),
+        click.option("--random-state", type=int, default=None,
+                     help=f"Seed for the split and the detector (default {DEFAULT_RANDOM_STATE})."),
+        click.option("--q-interval", type=float, default=None,
+                     help="Quantile of flow durations used as the sub-flow interval (default 0.9)."),
+        click.option("--flow-pkts-threshold", type=int, default=None,
+                     help="Minimum packets per flow (default 2)."),
+        click.option("--report", "report", metavar="DIR",
+                     help="Write metrics.json, scores.csv and roc.png (matplotlib) into DIR."),
+        click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (e.g. AE loss per epoch)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _merge(ctx: click.Context, kwargs: dict) -> dict:
+    """Sub-command options win; options given before the sub-command name fill the rest."""
+    parent = (ctx.obj or {}).get("learn_options", {})
+    out = dict(kwargs)
+    for k, v in parent.items():
+        if out.get(k) in (None, (), 0, False):
+            out[k] = v
+    return out
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@_options
+@click.pass_context
+def learn(ctx: click.Context, **kwargs) -> None:
+    """Train (and, with labels, test) a novelty detector on captures.
+
+    \b
+    netml learn --pcap=data/demo.pcap --label=data/demo.csv --output=out/OCSVM-results.dat
+    netml learn extract --pcap=data/demo.pcap --label=data/demo.csv --feature=out/IAT-features.dat
+    netml learn train --feature=out/IAT-features.dat --output=out/OCSVM-results.dat
+    netml learn --pcap=traffic.pcap --output=model.dat
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.ensure_object(dict)
+        ctx.obj["learn_options"] = {k: v for k, v in kwargs.items() if v not in (None, (), 0, False)}
+        return
+    _run(ctx, "all", kwargs)
+
+
+@learn.command("extract", context_settings={"help_option_names": ["-h", "--help"]})
+@_options
+@click.pass_context
+def extract_cmd(ctx: click.Context, **kwargs) -> None:
+    """Captures -> features file (flows, labels and the fitted extraction state)."""
+    _run(ctx, "extract", _merge(ctx, kwargs))
+
+
+@learn.command("train", context_settings={"help_option_names": ["-h", "--help"]})
+@_options
+@click.pass_context
+def train_cmd(ctx: click.Context, **kwargs) -> None:
+    """Features file -> trained model file (evaluated when the file has labels)."""
+    _run(ctx, "train", _merge(ctx, kwargs))
+
+
+# -- the work -----------------------------------------------------------------------------------
+def _run(ctx: click.Context, action: str, o: dict) -> None:
+    from ..registry import get_registry
+
+    setup_logging(o["verbose"] or 0)
+    reg = get_registry()
+    if o["help_algorithm"]:
+        from ..params import format_algorithm_help
+
+        click.echo(format_algorithm_help(reg))
+        return
+    algorithm = o["algorithm"] or DEFAULT_ALGORITHM
+    if o["help_param"]:
+        from ..params import format_param_help
+
+        info = reg.get("detector", algorithm)
+        click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
+        return
+
+    feature, feature_params, feature_file = resolve_feature(o["feature"], o["fft"], o["header"], reg)
+    feature_file = o["feature_file"] or feature_file
+    if action in ("extract", "train") and not feature_file:
+        raise click.UsageError(f"'learn {action}' needs the features file: --feature-file PATH "
+                               "(or --feature PATH)")
+    if action in ("all", "train") and not o["output"]:
+        raise click.UsageError("missing -o/--output (the model file to write)")
+
+    detector_params: dict = {}
+    if action in ("all", "train"):
+        detector_params = _detector_params(reg, algorithm, o["param"], o["random_state"])
+
+    if action in ("all", "extract"):
+        sources, label_sources = _sources(o)
+        pipe = _pipeline(reg, o, feature, feature_params,
+                         algorithm if action == "all" else None, detector_params)
+        ex = pipe.fit_extract(sources, label_sources)
+        _echo_extracted(ex, sources)
+        if feature_file:
+            _write_features(feature_file, pipe, ex)
+            click.echo(f"features: {ex.X.shape[0]} flows x {ex.X.shape[1]} values -> {feature_file}")
+        if action == "extract":
+            return
+        X, y, flows_info = ex.X, ex.y, _flow_info(ex.flows, ex.capture, [str(s) for s in sources])
+    else:
+        if o["pcaps"] or o["labels"] or o["pcaps_normal"] or o["pcaps_abnormal"]:
+            raise click.UsageError("'learn train' reads the features file; --pcap/--label belong to "
+                                   "'learn extract' or to 'learn' alone")
+        pipe, X, y, flows_info = _read_features(feature_file, algorithm, detector_params, o["scaler"])
+
+    _train(pipe, X, y, flows_info, o, algorithm)
+
+
+def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg) -> tuple[str, dict, str | None]:
+    """``--feature`` value -> (representation name, params, features-file path or None).
+
+    Accepts registered names and aliases case-insensitively, and the original's ``FFT-IAT`` style
+    (``fft_`` prefix -> ``fft=True``). A value that is none of these but looks like a path is the
+    features file, with a note on stderr (the original's ``--feature`` was that file).
+    """
+    params: dict[str, Any] = {}
+    if fft:
+        params["fft"] = True
+    if header:
+        params["header"] = True
+    if value is None or not value.strip():
+        return DEFAULT_FEATURE, params, None
+    key = value.strip().lower().replace("-", "_")
+    if reg.resolve_name("feature", key) is not None:
+        return reg.resolve_name("feature", key), params, None
+    if key.startswith("fft_") and reg.resolve_name("feature", key[4:]) is not None:
+        params["fft"] = True
+        return reg.resolve_name("feature", key[4:]), params, None
+    looks_like_path = (os.sep in value or "/" in value or os.path.exists(value)
+                       or Path(value).suffix.lower() in (".dat", ".npz", ".npy", ".pkl", ".features"))
+    if looks_like_path:
+        click.echo(f"netml: note: --feature {value} is not a flow representation; using it as the "
+                   f"features file (--feature-file), feature {DEFAULT_FEATURE}", err=True)
+        return DEFAULT_FEATURE, params, value
+    installed = ", ".join(reg.names("feature")) or "none"
+    raise UnknownComponentError(f"unknown feature {value!r}; installed: {installed}")
+
+
+def _detector_params(reg, algorithm: str, param: str | None, random_state: int | None) -> dict:
+    from ..params import parse_param_option
+
+    info = reg.get("detector", algorithm)
+    cls = reg.component_class("detector", info.name)
+    params = dict(parse_param_option(param, info.name, cls, aliases=info.aliases))
+    if "random_state" in cls.param_defaults() and "random_state" not in params:
+        params["random_state"] = DEFAULT_RANDOM_STATE if random_state is None else random_state
+    return params
+
+
+def _pipeline(reg, o: dict, feature: str, feature_params: dict, algorithm: str | None, detector_params: dict):
+    from ..pipeline import Pipeline
+
+    splitter_params: dict[str, Any] = {}
+    if o["q_interval"] is not None:
+        splitter_params["q_interval"] = o["q_interval"]
+    if o["flow_pkts_threshold"] is not None:
+        splitter_params["flow_pkts_thres"] = o["flow_pkts_threshold"]
+    reader = o["reader"] or "native"
+    return Pipeline(reader=reader, flow_splitter="netml", flow_splitter_params=splitter_params,
+                    feature=feature, feature_params=feature_params, scaler=o["scaler"],
+                    detector=algorithm, detector_params=detector_params)
+
+
+def _sources(o: dict) -> tuple[list, list | None]:
+    """Captures in order and their label sources (None when no capture is labelled)."""
+    from ..labels import ConstantLabels, CsvLabels
+
+    pcaps, labels = list(o["pcaps"]), list(o["labels"])
+    normal, abnormal = list(o["pcaps_normal"]), list(o["pcaps_abnormal"])
+    if not (pcaps or normal or abnormal):
+        raise click.UsageError("no capture: give -p/--pcap (or --pcap-normal/--pcap-abnormal)")
+    if labels and not pcaps:
+        raise click.UsageError("-l/--label labels the -p/--pcap captures; none given")
+    if labels and len(labels) not in (1, len(pcaps)):
+        raise click.UsageError(f"{len(labels)} --label files for {len(pcaps)} --pcap captures: give one "
+                               "per capture, in the same order, or one for all")
+    if pcaps and not labels and (normal or abnormal):
+        raise click.UsageError("mixing unlabelled --pcap with --pcap-normal/--pcap-abnormal: label every "
+                               "--pcap with -l/--label")
+    for path in [*pcaps, *normal, *abnormal, *labels]:
+        if path != "-" and not os.path.exists(path):
+            raise NetmlError(f"{path}: no such file")
+    if [*pcaps, *normal, *abnormal].count("-") > 1:
+        raise click.UsageError("stdin ('-') can be given only once")
+    sources = [*pcaps, *normal, *abnormal]
+    if not labels and not normal and not abnormal:
+        return sources, None
+    csvs = [CsvLabels(labels[0])] * len(pcaps) if len(labels) == 1 else [CsvLabels(p) for p in labels]
+    return sources, [*csvs, *[ConstantLabels(0)] * len(normal), *[ConstantLabels(1)] * len(abnormal)]
+
+
+def _echo_extracted(ex, sources) -> None:
+    c = ex.counts
+    dropped = f", {c['unlabelled_dropped']} unlabelled dropped" if c.get("unlabelled_dropped") else ""
+    click.echo(f"extracted {ex.X.shape[0]} flows x {ex.X.shape[1]} values from {c.get('packets', 0)} packets "
+               f"({c.get('flows', 0)} flows{dropped}) in {ex.seconds:.3f} s")
+
+
+def _flow_info(flows, capture, source_names: list[str]) -> dict:
+    """Flow keys and times as plain arrays (for scores.csv and the features file)."""
+    return {
+        "src": flows.src, "dst": flows.dst, "sport": flows.sport, "dport": flows.dport,
+        "proto": flows.proto, "first_ts": flows.first_ts, "last_ts": flows.last_ts,
+        "capture": capture if capture is not None else np.zeros(len(flows), dtype=np.int64),
+        "sources": source_names,
+    }
+
+
+# -- features file --------------------------------------------------------------------------------
+def _write_features(path: str, pipe, ex) -> None:
+    from .. import features_file
+
+    records = pipe.records(("reader", "flow_splitter", "feature"))
+    fitted = {role: {"name": r.name, "params": r.params, "state": r.state, "plugin": r.plugin,
+                     "distribution": r.distribution, "version": r.version} for role, r in records.items()}
+    features_file.write_features(path, ex.X, ex.y, ex.flows, fitted)
+
+
+def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str | None):
+    from .. import features_file
+    from ..model_file import ComponentRecord, check_plugins_installed
+    from ..pipeline import Pipeline
+
+    data = features_file.read_features(path)
+    fitted = data.fitted or {}
+    records = {role: ComponentRecord(kind=role, name=v["name"], params=v.get("params") or {},
+                                     state=v.get("state") or {}, plugin=v.get("plugin", ""),
+                                     distribution=v.get("distribution", ""), version=v.get("version", ""))
+               for role, v in fitted.items() if role in ("reader", "flow_splitter", "feature")}
+    if set(records) != {"reader", "flow_splitter", "feature"}:
+        raise NetmlError(f"{path}: features file lacks the fitted extraction state (reader, splitter, feature); "
+                         "re-run 'netml learn extract'")
+    check_plugins_installed(records, path)
+    front = Pipeline.from_records(records)
+    pipe = Pipeline(reader=front.names["reader"], reader_params=records["reader"].params,
+                    flow_splitter=front.names["flow_splitter"], flow_splitter_params=records["flow_splitter"].params,
+                    feature=front.names["feature"], feature_params=records["feature"].params,
+                    scaler=scaler, detector=algorithm, detector_params=detector_params)
+    for role in ("reader", "flow_splitter", "feature"):
+        pipe.components[role] = front.components[role]
+    pipe.front_fitted = True
+    flows_info = {
+        "src": data.src, "dst": data.dst, "sport": data.sport, "dport": data.dport, "proto": data.proto,
+        "first_ts": data.first_ts, "last_ts": data.last_ts,
+        "capture": np.zeros(len(data.features), dtype=np.int64), "sources": [str(path)],
+    }
+    click.echo(f"features: {data.features.shape[0]} flows x {data.features.shape[1]} values <- {path}")
+    return pipe, np.asarray(data.features, dtype=np.float64), data.labels, flows_info
+
+
+# -- training and evaluation ------------------------------------------------------------------------
+def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict, algorithm: str) -> None:
+    from ..pipeline import average_precision, precision_recall_at, roc_auc, train_test_split_indices
+
+    test_size = DEFAULT_TEST_SIZE if o["test_size"] is None else o["test_size"]
+    random_state = DEFAULT_RANDOM_STATE if o["random_state"] is None else o["random_state"]
+    train_on = (o["train_on"] or "normal").lower()
+    n = X.shape[0]
+    labelled = y is not None and len(y) == n and np.all(y >= 0)
+    if labelled:
+        train_idx, test_idx = train_test_split_indices(n, test_size, random_state)
+    else:
+        train_idx, test_idx = np.arange(n), np.zeros(0, dtype=np.int64)
+    fit_idx = train_idx
+    if labelled and train_on == "normal":
+        fit_idx = train_idx[y[train_idx] == 0]
+        if len(fit_idx) == 0:
+            raise NetmlError("no normal flow in the training split to fit on (use --train-on all)")
+
+    t0 = time.perf_counter()
+    pipe.fit_detector(X[fit_idx])
+    train_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test_scores = pipe.score(X[test_idx])
+    test_seconds = time.perf_counter() - t0
+    threshold = pipe.threshold
+
+    metrics: dict[str, Any] = {
+        "algorithm": pipe.names["detector"], "feature": pipe.names["feature"], "scaler": pipe.names["scaler"],
+        "reader": pipe.names["reader"], "train_on": train_on if labelled else "all (unlabelled)",
+        "n_flows": int(n), "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+        "n_fit": int(len(fit_idx)), "train_seconds": train_seconds, "test_seconds": test_seconds,
+        "threshold": threshold, "test_size": test_size if labelled else 0.0, "random_state": random_state,
+        "roc_auc": None, "average_precision": None, "precision": None, "recall": None,
+    }
+    if labelled:
+        ytr, yte = y[train_idx], y[test_idx]
+        metrics.update({
+            "n_train_normal": int(np.count_nonzero(ytr == 0)), "n_train_anomalous": int(np.count_nonzero(ytr == 1)),
+            "n_test_normal": int(np.count_nonzero(yte == 0)), "n_test_anomalous": int(np.count_nonzero(yte == 1)),
+        })
+        if len(test_idx):
+            pred = (test_scores > threshold).astype(np.int64)
+            precision, recall = precision_recall_at(yte, pred)
+            metrics.update({"roc_auc": _nan_none(roc_auc(yte, test_scores)),
+                            "average_precision": _nan_none(average_precision(yte, test_scores)),
+                            "precision": _nan_none(precision), "recall": _nan_none(recall)})
+    _print_table(metrics, labelled)
+
+    info = {"history": dict(metrics, score=metrics["roc_auc"]),
+            "training": {"sources": flows_info.get("sources", []), "n_flows": int(n)}}
+    pipe.save(o["output"], info)
+    click.echo(f"model: {o['output']}")
+    if o["report"]:
+        all_scores = pipe.score(X)
+        split = np.full(n, "train", dtype=object)
+        split[test_idx] = "test"
+        _write_report(o["report"], metrics, flows_info, y if labelled else None, split, all_scores,
+                      threshold, y[test_idx] if labelled else None, test_scores)
+
+
+def _nan_none(v: float | None):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _print_table(m: dict, labelled: bool) -> None:
+    click.echo(f"pipeline: reader={m['reader']} feature={m['feature']} scaler={m['scaler']} "
+               f"algorithm={m['algorithm']}")
+    if labelled:
+        click.echo(f"{'flows':<16}{'train':>8}{'test':>8}")
+        click.echo(f"{'  normal':<16}{m['n_train_normal']:>8}{m['n_test_normal']:>8}")
+        click.echo(f"{'  anomalous':<16}{m['n_train_anomalous']:>8}{m['n_test_anomalous']:>8}")
+        click.echo(f"{'fitted on':<16}{m['n_fit']:>8}  ({m['train_on']} training flows)")
+    else:
+        click.echo(f"{'flows':<16}{m['n_train']:>8}  (no labels: fitted on every flow, not evaluated)")
+    click.echo(f"{'train time':<16}{m['train_seconds']:>8.3f} s")
+    if labelled:
+        click.echo(f"{'test time':<16}{m['test_seconds']:>8.3f} s")
+        click.echo(f"{'ROC AUC':<16}{_fmt(m['roc_auc']):>8}")
+        click.echo(f"{'avg precision':<16}{_fmt(m['average_precision']):>8}")
+        click.echo(f"{'precision':<16}{_fmt(m['precision']):>8}  (at threshold {m['threshold']:.6g})")
+        click.echo(f"{'recall':<16}{_fmt(m['recall']):>8}")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores, threshold,
+                  y_test, test_scores) -> None:
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["capture", "src", "sport", "dst", "dport", "proto", "start", "end", "split", "label",
+                    "score", "anomaly"])
+        src, dst = words_to_ip(flows_info["src"]), words_to_ip(flows_info["dst"])
+        names = flows_info.get("sources") or [""]
+        for i in range(len(scores)):
+            cap = int(flows_info["capture"][i])
+            w.writerow([names[cap] if cap < len(names) else cap, src[i], int(flows_info["sport"][i]), dst[i],
+                        int(flows_info["dport"][i]), int(flows_info["proto"][i]),
+                        repr(float(flows_info["first_ts"][i])), repr(float(flows_info["last_ts"][i])),
+                        split[i], "" if y is None else int(y[i]), repr(float(scores[i])),
+                        int(scores[i] > threshold)])
+        _atomic_write(out / "scores.csv", buf.getvalue().encode())
+    except OSError as exc:
+        raise NetmlError(f"cannot write report to {out}: {exc.strerror or exc}") from None
+    if y_test is not None and len(y_test) and metrics.get("roc_auc") is not None:
+        _plot_roc(out / "roc.png", y_test, test_scores, metrics)
+
+
+def _plot_roc(path: Path, y_test, test_scores, metrics: dict) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no ROC curve (pip install 'netml[report]')")
+        return
+    from ..pipeline import roc_curve
+
+    fpr, tpr, _ = roc_curve(y_test, test_scores)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{metrics['algorithm']} on {metrics['feature']} "
+                                                    f"(AUC {metrics['roc_auc']:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC, {metrics['n_test']} test flows")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    _atomic_write(path, buf.getvalue())

@@ -1,0 +1,456 @@
+"""``Pipeline``: reader -> flow splitter -> feature -> scaler -> detector, fitted and saved whole.
+
+Every component is looked up by name through the plugin registry, so a pipeline is fully described
+by five (name, params) pairs plus each component's fitted state; that is exactly what a model file
+holds, and why ``netml classify`` rebuilds the training feature space (same sub-flow interval,
+same feature width, same scaler, same threshold) instead of re-learning it per capture.
+
+Each stage is a pure function of its input and the fitted state (no globals, no I/O besides the
+reader), so a capture, or a time slice of one, can later be shipped to a Dask worker and the
+per-flow rows concatenated.
+
+Fitting follows the original netml where it matters for identical numbers: the splitter's interval
+is learned on all packets of the training captures; with labels, flows that no label matches are
+dropped *before* the feature learns its width (the original's width comes from the labelled
+flows); without labels every flow is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import NetmlError, NotFittedError, ParameterError
+from .flowtable import FlowTable
+from .model_file import ComponentRecord, ModelContents, read_model, write_model
+from .packets import PacketTable
+
+log = logging.getLogger("netml.pipeline")
+
+#: the plugin-provided roles, in data-flow order, with their registry kind
+PLUGIN_ROLES = ("reader", "flow_splitter", "feature", "detector")
+ROLES = ("reader", "flow_splitter", "feature", "scaler", "detector")
+FRONT_ROLES = ("reader", "flow_splitter", "feature")
+
+
+@dataclass
+class Extracted:
+    """Flows of one or more captures and their feature rows (row i describes flow i).
+
+    ``y`` is int64 (0 normal, 1 anomalous) when labels were given, else ``None``. ``capture`` holds
+    each flow's index into the list of sources. ``counts`` says what was dropped and why.
+    """
+
+    flows: FlowTable
+    X: np.ndarray
+    y: np.ndarray | None = None
+    capture: np.ndarray | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class Classified:
+    """Per-flow verdicts of ``Pipeline.classify``: scores (higher = more anomalous) and 0/1 flags."""
+
+    flows: FlowTable
+    scores: np.ndarray
+    anomalous: np.ndarray
+    threshold: float
+
+
+def _registry():
+    from .registry import get_registry
+
+    return get_registry()
+
+
+def concat_flows(tables: Sequence[FlowTable]) -> FlowTable:
+    """Join the FlowTables of several captures into one (packets concatenated, offsets shifted)."""
+    if len(tables) == 1:
+        return tables[0]
+    packets = PacketTable.concat([t.packets for t in tables])
+    pkt_base = np.cumsum([0] + [len(t.packets) for t in tables[:-1]])
+    ord_base = np.cumsum([0] + [len(t.order) for t in tables[:-1]])
+    order = np.concatenate([t.order + b for t, b in zip(tables, pkt_base)]).astype(np.int64)
+    offsets = np.concatenate([[0]] + [t.offsets[1:] + b for t, b in zip(tables, ord_base)]).astype(np.int64)
+    direction = None
+    if all(t.direction is not None for t in tables):
+        direction = np.concatenate([t.direction for t in tables])
+    meta: dict[str, Any] = {}
+    for t in tables:
+        for k, v in t.meta.items():
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and isinstance(meta.get(k, 0), (int, np.integer)):
+                meta[k] = meta.get(k, 0) + int(v)
+            else:
+                meta.setdefault(k, v)
+    return FlowTable(
+        packets=packets, order=order, offsets=offsets,
+        src=np.concatenate([t.src for t in tables]), dst=np.concatenate([t.dst for t in tables]),
+        sport=np.concatenate([t.sport for t in tables]), dport=np.concatenate([t.dport for t in tables]),
+        proto=np.concatenate([t.proto for t in tables]),
+        ip_version=np.concatenate([t.ip_version for t in tables]),
+        direction=direction, meta=meta,
+    )
+
+
+class Pipeline:
+    """A reader, flow splitter, feature, scaler and detector, each given by name and parameters.
+
+    ``detector=None`` builds the front half only (``netml learn extract``). The scaler defaults to
+    the detector's documented choice in ``netml_core.scaling.DEFAULT_SCALER``.
+    """
+
+    def __init__(
+        self,
+        *,
+        reader: str = "native",
+        reader_params: dict | None = None,
+        flow_splitter: str = "netml",
+        flow_splitter_params: dict | None = None,
+        feature: str = "iat",
+        feature_params: dict | None = None,
+        scaler: str | None = None,
+        detector: str | None = "ocsvm",
+        detector_params: dict | None = None,
+    ) -> None:
+        reg = _registry()
+        self.names: dict[str, str | None] = {}
+        self.components: dict[str, Any] = {}
+        for role, name, params in (
+            ("reader", reader, reader_params),
+            ("flow_splitter", flow_splitter, flow_splitter_params),
+            ("feature", feature, feature_params),
+            ("detector", detector, detector_params),
+        ):
+            if name is None:
+                self.names[role], self.components[role] = None, None
+                continue
+            info = reg.get(role, name)  # unknown name -> one line listing the installed ones
+            self.names[role] = info.name
+            self.components[role] = reg.create(role, info.name, params)
+        if scaler is None and self.names["detector"] is not None:
+            scaler = default_scaler(self.names["detector"])
+        self.names["scaler"] = scaler
+        self.components["scaler"] = _make_scaler(scaler) if scaler is not None else None
+        self.front_fitted = False
+
+    # -- accessors -----------------------------------------------------------------------------
+    @property
+    def reader(self):
+        return self.components["reader"]
+
+    @property
+    def flow_splitter(self):
+        return self.components["flow_splitter"]
+
+    @property
+    def feature(self):
+        return self.components["feature"]
+
+    @property
+    def scaler(self):
+        return self.components["scaler"]
+
+    @property
+    def detector(self):
+        return self.components["detector"]
+
+    def describe(self) -> str:
+        """``reader=native splitter=netml feature=iat scaler=standard detector=ocsvm``."""
+        return " ".join(f"{r.replace('flow_', '')}={self.names.get(r) or '-'}" for r in ROLES)
+
+    # -- front half: capture -> flows -> X ------------------------------------------------------
+    def read(self, source) -> PacketTable:
+        """Packets of one capture (path, ``-`` for stdin, or a binary file object)."""
+        t0 = time.perf_counter()
+        packets = self.reader.read(source)
+        log.info("read %s: %d packets (%s) in %.3f s", _label(source), len(packets),
+                 packets.format or "?", time.perf_counter() - t0)
+        if packets.skipped:
+            log.debug("skipped packets: %s", packets.skipped)
+        return packets
+
+    def fit_extract(self, sources: Sequence, labels: Sequence | None = None) -> Extracted:
+        """Fit splitter and feature on the training captures and return their feature rows.
+
+        ``labels`` (one label source per capture, each with ``labels_for(flows)``) or ``None``.
+        With labels, unmatched flows (-1) are dropped before the feature is fitted.
+        """
+        if not sources:
+            raise ParameterError("no capture given")
+        if labels is not None and len(labels) != len(sources):
+            raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+        t0 = time.perf_counter()
+        packet_tables = [self.read(s) for s in sources]
+        self.flow_splitter.fit(PacketTable.concat(packet_tables) if len(packet_tables) > 1 else packet_tables[0])
+        per_capture = [self.flow_splitter.split(p) for p in packet_tables]
+        for src, ft in zip(sources, per_capture):
+            log.info("%s: %d flows", _label(src), len(ft))
+        flows = concat_flows(per_capture)
+        capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
+        counts = {"packets": int(sum(len(p) for p in packet_tables)), "flows": len(flows)}
+        y = None
+        if labels is not None:
+            y = np.concatenate([np.asarray(lab.labels_for(ft), dtype=np.int64)
+                                for lab, ft in zip(labels, per_capture)]) if len(flows) else np.zeros(0, np.int64)
+            keep = y >= 0
+            counts["unlabelled_dropped"] = int(np.count_nonzero(~keep))
+            if counts["unlabelled_dropped"]:
+                log.info("dropped %d flows that no label matches", counts["unlabelled_dropped"])
+            flows, y, capture = flows.subset(keep), y[keep], capture[keep]
+        if len(flows) == 0:
+            what = "no labelled flows" if labels is not None else "no flows"
+            raise NetmlError(f"{what} in {', '.join(_label(s) for s in sources)} (after splitting with "
+                             f"{self.names['flow_splitter']!r})")
+        X = self.feature.fit(flows).transform(flows)
+        X = np.asarray(X, dtype=np.float64)
+        self.front_fitted = True
+        log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
+        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
+                         seconds=time.perf_counter() - t0)
+
+    def extract(self, source) -> Extracted:
+        """Flows and feature rows of a new capture with the fitted splitter and feature."""
+        self._check_front_fitted()
+        t0 = time.perf_counter()
+        packets = self.read(source)
+        return self.extract_packets(packets, seconds_before=time.perf_counter() - t0, t0=t0)
+
+    def extract_packets(self, packets: PacketTable, *, seconds_before: float = 0.0, t0: float | None = None) -> Extracted:
+        """As ``extract`` for packets already read (a batch, a time slice on a worker)."""
+        t0 = time.perf_counter() if t0 is None else t0
+        flows = self.flow_splitter.split(packets)
+        if len(flows) == 0:
+            X = np.zeros((0, len(self.feature.feature_names())), dtype=np.float64)
+        else:
+            X = np.asarray(self.feature.transform(flows), dtype=np.float64)
+        return Extracted(flows=flows, X=X, counts={"packets": len(packets), "flows": len(flows)},
+                         seconds=time.perf_counter() - t0)
+
+    def _check_front_fitted(self) -> None:
+        if not self.front_fitted:
+            raise NotFittedError("pipeline is not fitted yet: run fit_extract first")
+
+    # -- back half: X -> scores -----------------------------------------------------------------
+    def fit_detector(self, X: np.ndarray) -> "Pipeline":
+        """Fit the scaler, then the detector on the scaled rows."""
+        if self.detector is None:
+            raise ParameterError("this pipeline has no detector")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ParameterError(f"no training flows to fit the {self.names['detector']} detector on")
+        if self.scaler is not None:
+            self.scaler.fit(X)
+        self.detector.fit(self._scale(X))
+        return self
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return np.asarray(self.scaler.transform(X), dtype=np.float64) if self.scaler is not None else X
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly scores, higher = more anomalous."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.detector.score(self._scale(X)), dtype=np.float64)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.detector.threshold_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1 for flows scored above the fitted threshold, else 0."""
+        return (self.score(X) > self.threshold).astype(np.int64)
+
+    def classify(self, source) -> Classified:
+        """Score every flow of a new capture exactly as at training time."""
+        ex = self.extract(source)
+        scores = self.score(ex.X)
+        return Classified(flows=ex.flows, scores=scores, anomalous=(scores > self.threshold).astype(np.int64),
+                          threshold=self.threshold)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def records(self, roles: Iterable[str] = ROLES) -> dict[str, ComponentRecord]:
+        """Name, params, fitted state and provenance of each component, for a model file."""
+        reg = _registry()
+        out = {}
+        for role in roles:
+            comp, name = self.components.get(role), self.names.get(role)
+            if comp is None or name is None:
+                continue
+            if role == "scaler":
+                out[role] = ComponentRecord(kind="scaler", name=name, params={}, state=_state_of(comp),
+                                            plugin="core", distribution="netml", version=_netml_version())
+                continue
+            plugin = reg.plugin_of(role, name)
+            out[role] = ComponentRecord(kind=role, name=name, params=_jsonable_params(comp.get_params()),
+                                        state=_state_of(comp), plugin=plugin.name,
+                                        distribution=plugin.distribution, version=plugin.version)
+        return out
+
+    @classmethod
+    def from_records(cls, records: dict[str, ComponentRecord]) -> "Pipeline":
+        """Rebuild a fitted pipeline (checks each plugin is installed and accepts the params)."""
+        missing = [r for r in FRONT_ROLES if r not in records]
+        if missing:
+            raise NetmlError(f"saved pipeline lacks its {missing[0].replace('_', ' ')}")
+        kw: dict[str, Any] = {}
+        for role in PLUGIN_ROLES:
+            rec = records.get(role)
+            kw[role] = rec.name if rec is not None else None
+            kw[f"{role}_params"] = rec.params if rec is not None else None
+        kw["scaler"] = records["scaler"].name if "scaler" in records else ("none" if "detector" in records else None)
+        pipe = cls(**kw)
+        for role, rec in records.items():
+            comp = pipe.components.get(role)
+            if comp is not None:
+                _restore_state(comp, rec.state)
+        pipe.front_fitted = True
+        return pipe
+
+    def save(self, path, info: dict | None = None):
+        """Write the whole fitted pipeline as a model file (atomically)."""
+        if self.detector is None or getattr(self.detector, "threshold_", None) is None:
+            raise NotFittedError("cannot save a pipeline whose detector is not fitted")
+        info = dict(info or {})
+        try:
+            info.setdefault("feature_names", list(self.feature.feature_names()))
+        except (NotImplementedError, NetmlError):
+            pass
+        return write_model(path, self.records(), info)
+
+    @classmethod
+    def load(cls, path) -> tuple["Pipeline", ModelContents]:
+        """Read a model file and rebuild its pipeline; one-line ``ModelFileError`` on any problem."""
+        contents = read_model(path)
+        if "detector" not in contents.components:
+            from .errors import ModelFileError
+
+            raise ModelFileError(f"{path} holds no trained detector")
+        return cls.from_records(contents.components), contents
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def default_scaler(detector_name: str) -> str:
+    """The detector's documented default scaler (``netml_core.scaling.DEFAULT_SCALER``)."""
+    from .scaling import default_scaler_for
+
+    return default_scaler_for(detector_name)
+
+
+def _make_scaler(name: str):
+    from .scaling import make_scaler
+
+    return make_scaler(name)
+
+
+def _state_of(comp) -> dict:
+    if hasattr(comp, "get_state"):
+        return dict(comp.get_state())
+    return {k: v for k, v in vars(comp).items() if k.endswith("_") and not k.startswith("_")}
+
+
+def _restore_state(comp, state: dict) -> None:
+    if hasattr(comp, "set_state"):
+        comp.set_state(state)
+    else:
+        for k, v in state.items():
+            setattr(comp, k, v)
+
+
+def _jsonable_params(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, (np.generic,)):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def _netml_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _label(source) -> str:
+    if source == "-" or source is None:
+        return "<stdin>"
+    return str(getattr(source, "name", source))
+
+
+# -- evaluation: split and metrics, numpy only -------------------------------------------------
+def train_test_split_indices(n: int, test_size: float, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices, identical to ``sklearn.model_selection.train_test_split``.
+
+    scikit-learn's ShuffleSplit draws one permutation from ``RandomState(random_state)``; the first
+    ``ceil(test_size * n)`` rows are the test set and the next ``n - n_test`` the training set. Using
+    the same draw keeps the original netml CLI's split (test_size=0.33, random_state=42).
+    """
+    if not 0.0 <= test_size < 1.0:
+        raise ParameterError(f"--test-size must be in [0, 1), got {test_size}")
+    n_test = int(math.ceil(test_size * n))
+    n_train = n - n_test
+    if n_test == 0:
+        return np.arange(n), np.zeros(0, dtype=np.int64)
+    if n_train <= 0:
+        raise ParameterError(f"--test-size {test_size} leaves no training flow out of {n}")
+    rng = np.random.RandomState(random_state) if random_state is not None else np.random.mtrand._rand
+    perm = rng.permutation(n)
+    return perm[n_test:n_test + n_train], perm[:n_test]
+
+
+def roc_curve(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) at every distinct score, positives = label 1, starting at (0, 0)."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # last index of each run of tied scores
+    tps = np.cumsum(y)[last]
+    fps = (last + 1) - tps
+    P, N = tps[-1] if len(tps) else 0, fps[-1] if len(fps) else 0
+    tpr = np.r_[0.0, tps / P] if P else np.full(len(tps) + 1, np.nan)
+    fpr = np.r_[0.0, fps / N] if N else np.full(len(fps) + 1, np.nan)
+    return fpr, tpr, np.r_[np.inf, s[last]]
+
+
+def roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (trapezoids, ties handled); NaN when one class is absent."""
+    y = np.asarray(y).astype(bool)
+    if y.all() or not y.any():
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y, scores)
+    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))
+
+
+def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
+    """Step-wise average precision (scikit-learn's definition); NaN without positives."""
+    y = np.asarray(y).astype(bool)
+    if not y.any():
+        return float("nan")
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s, ys = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(ys)[last]
+    precision = tps / (last + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def precision_recall_at(y: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of 0/1 predictions (precision is 0 when nothing is flagged)."""
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(predicted).astype(bool)
+    tp = int(np.count_nonzero(y & p))
+    precision = tp / int(np.count_nonzero(p)) if p.any() else 0.0
+    recall = tp / int(np.count_nonzero(y)) if y.any() else float("nan")
+    return float(precision), float(recall)
