@@ -1,0 +1,178 @@
+"""What every netml flow representation shares: a fitted width, the FFT variant, the header block.
+
+netml 0.7.1 turns each flow into a per-packet series (IAT, SIZE, ...), then either pads/cuts it to
+a width ``dim`` or takes the real part of its FFT at ``n = dim``, and with ``header=True`` prepends
+8 TCP flag counts (F, S, R, P, A, U, E, C) and one TTL per packet, fixed to ``8 + dim`` values
+(FFT'd too when ``fft``). ``dim`` comes from the ``q_dim`` quantile of packets per flow. netml
+recomputes it on every capture; here it is learned once in ``fit`` and kept in ``dim_``.
+
+Feature plugins subclass ``SeriesFeature`` and implement ``_width(n)`` (series width for a base
+dimension of ``n`` packets), ``_series(flows, ctx)`` (the padded matrix) and ``_names()``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from . import segments as seg
+from .components import Feature
+from .errors import NetmlError, ParameterError
+from .flowtable import FlowTable
+
+#: TCP flag names in the order of the header block (bits 0..7 of ``PacketTable.tcp_flags``)
+TCP_FLAG_NAMES = ("F", "S", "R", "P", "A", "U", "E", "C")
+
+
+class NoFlowsToFitError(NetmlError):
+    """A feature was fitted on zero flows."""
+
+
+def check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ParameterError(f"parameter {name!r} must be true or false, got {value!r}")
+
+
+def check_fraction(name: str, value) -> None:
+    """A quantile in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not (0 < value <= 1):
+        raise ParameterError(f"parameter {name!r} must be a number in (0, 1], got {value!r}")
+
+
+def check_positive_int(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 1):
+        raise ParameterError(f"parameter {name!r} must be a positive integer or unset, got {value!r}")
+
+
+class FlowContext:
+    """Per-transform cache of packet columns in flow order, so each is gathered once."""
+
+    def __init__(self, flows: FlowTable):
+        self.flows = flows
+        self.offsets = flows.offsets
+        self._cache: dict[str, np.ndarray] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = self.flows.column(name)
+        return self._cache[name]
+
+    @property
+    def ts(self) -> np.ndarray:
+        """Packet times, float64 epoch seconds (what netml used)."""
+        return self.column("ts")
+
+    def durations(self) -> np.ndarray:
+        """Last minus first packet time per flow (seconds), as netml's max - min."""
+        off = self.offsets
+        if len(off) < 2:
+            return np.zeros(0)
+        ts = self.ts
+        return ts[off[1:] - 1] - ts[off[:-1]]
+
+
+def base_dimension(n_pkts: np.ndarray, q: float) -> int:
+    """``floor(quantile(packets per flow, q))``, netml's feature dimension rule."""
+    return int(np.floor(np.quantile(n_pkts, q)))
+
+
+def header_block(ctx: FlowContext, n_ttl: int) -> np.ndarray:
+    """``(n_flows, 8 + n_ttl)``: TCP flag counts (F,S,R,P,A,U,E,C) then the first ``n_ttl`` TTLs.
+
+    Flags are counted over TCP packets only (UDP rows carry 0 anyway); TTL is the IPv4 TTL or IPv6
+    hop limit, so raw-IP and IPv6 captures work (netml raised on both).
+    """
+    off = ctx.offsets
+    n = len(off) - 1
+    out = np.zeros((n, 8 + n_ttl), dtype=np.float64)
+    flags = ctx.column("tcp_flags")
+    flags = np.where(ctx.column("proto") == 6, flags, 0).astype(np.int64)
+    for b in range(8):
+        out[:, b] = seg.segment_sum((flags >> b) & 1, off)
+    seg.pad_segments(ctx.column("ttl"), off, n_ttl, out=out[:, 8:])
+    return out
+
+
+def fft_real(X: np.ndarray) -> np.ndarray:
+    """Real part of the FFT of each row (the row already zero-padded/cut to ``n``)."""
+    if X.shape[1] == 0:
+        return X.copy()
+    return np.real(np.fft.fft(X, axis=1))
+
+
+class SeriesFeature(Feature):
+    """A netml flow representation: fitted width ``dim_``, optional FFT and header block."""
+
+    #: prefix for feature names, e.g. ``iat``
+    series_name = "series"
+
+    param_docs = {
+        "fft": "real part of the FFT of the series (netml's FFT-* features)",
+        "header": "prepend 8 TCP flag counts and one TTL per packet",
+        "q_dim": "quantile of packets per training flow that sets the feature width",
+        "dim": "fixed base width in packets; learned from q_dim when unset",
+    }
+
+    def __init__(self, fft=False, header=False, q_dim=0.9, dim=None):
+        self.fft = fft
+        self.header = header
+        self.q_dim = q_dim
+        self.dim = dim
+        self._validate()
+
+    def _validate(self) -> None:
+        check_flag("fft", self.fft)
+        check_flag("header", self.header)
+        check_fraction("q_dim", self.q_dim)
+        check_positive_int("dim", self.dim)
+
+    # -- to implement -----------------------------------------------------------------------------
+    def _width(self, n: int) -> int:
+        """Series width for a base dimension of ``n`` packets (e.g. ``n - 1`` for IAT)."""
+        raise NotImplementedError
+
+    def _series(self, ctx: FlowContext) -> np.ndarray:
+        """``(n_flows, dim_)`` float64: the series padded with zeros / cut to ``dim_``."""
+        raise NotImplementedError
+
+    def _names(self) -> list[str]:
+        return [f"{self.series_name}_{i}" for i in range(self.dim_)]
+
+    def _fit_more(self, ctx: FlowContext) -> None:
+        """Learn anything beyond the width (e.g. a sampling rate)."""
+
+    # -- Feature API ------------------------------------------------------------------------------
+    def fit(self, flows: FlowTable) -> "SeriesFeature":
+        self._validate()
+        if len(flows) == 0:
+            raise NoFlowsToFitError(f"cannot fit feature {self.series_name!r}: no flows to learn from")
+        base = int(self.dim) if self.dim is not None else base_dimension(flows.n_pkts, self.q_dim)
+        self.dim_ = int(max(1, self._width(base)))
+        self._fit_more(FlowContext(flows))
+        return self
+
+    def transform(self, flows: FlowTable) -> np.ndarray:
+        self._check_fitted("dim_")
+        ctx = FlowContext(flows)
+        X = self._series(ctx)
+        if self.fft:
+            X = fft_real(X)
+        if self.header:
+            H = header_block(ctx, self.dim_)
+            if self.fft:
+                H = fft_real(H)
+            X = np.hstack([H, X])
+        return np.ascontiguousarray(X, dtype=np.float64)
+
+    def feature_names(self) -> list[str]:
+        self._check_fitted("dim_")
+        names = self._names()
+        if self.fft:
+            names = [f"fft_{n}" for n in names]
+        if self.header:
+            head = [f"tcp_{f}" for f in TCP_FLAG_NAMES] + [f"ttl_{i}" for i in range(self.dim_)]
+            if self.fft:
+                head = [f"fft_{n}" for n in head]
+            names = head + names
+        return names
