@@ -2,7 +2,8 @@
 
 ``--param`` takes YAML or JSON text, or a path to a YAML/JSON file. The mapping holds either the
 component's parameters directly (``{nu: 0.1}``) or one entry per algorithm name
-(``{ocsvm: {nu: 0.1}, kde: {bandwidth: 0.5}}``), so one file can configure every detector. Keys are
+(``{ocsvm: {nu: 0.1}, kde: {bandwidth: 0.5}}``), so one file can configure every detector; a
+mapping with entries only for other installed detectors gives the defaults (with a warning). Keys are
 checked against the component's ``__init__`` signature and values against the component's own
 checks, so a typo is one line naming the bad key and the known ones, before any capture is read.
 
@@ -123,16 +124,25 @@ def _pick_entry(data: dict, names: set[str], known: dict, algorithm: str, where:
                     f"{where}: the entry for {key!r} must be a mapping of parameters, got {value!r}"
                 )
             return value
-    by_algorithm = all(isinstance(v, dict) or v is None for v in data.values()) and not any(
-        k in known for k in data
-    )
-    if by_algorithm:
+    others = _installed_algorithm_names()
+    if data and all(isinstance(k, str) and _norm(k) in others and k not in known for k in data):
         log.warning(
             "%s has no entry for %r (entries: %s); using its default parameters",
             where, algorithm, ", ".join(map(str, data)),
         )
         return {}
     return data
+
+
+def _installed_algorithm_names() -> set[str]:
+    """Names and aliases of the installed detectors (to tell a by-algorithm mapping from a typo)."""
+    try:
+        from .registry import get_registry
+
+        reg = get_registry()
+        return set(reg.components["detector"]) | set(reg.aliases["detector"])
+    except Exception:  # noqa: BLE001 - without a registry every key is checked as a parameter
+        return set()
 
 
 # -- checks for component __init__ ----------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_mapping_without_this_algorithm_means_defaults(tmp_path, reg, caplog):
     [
         ("{nuu: 0.1}", r"^unknown parameter 'nuu' for algorithm 'ocsvm' in --param; known: kernel, nu, gamma,"),
         ("{ocsvm: {bandwidth: 1}}", r"^unknown parameter 'bandwidth' for algorithm 'ocsvm'"),
+        ("{ocsv: {nu: 0.2}}", r"^unknown parameter 'ocsv' for algorithm 'ocsvm'"),  # a typo, not another algorithm
         ("{nu: 0.1", r"^--param is not valid YAML/JSON at line \d+, column \d+: "),
         ("[0.1, 0.2]", r"^--param must be a mapping such as"),
         ("nu=0.1", r"^--param must be a mapping such as .* got str 'nu=0.1'"),
