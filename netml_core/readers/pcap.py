@@ -19,7 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .records import RecordBatch, add_count
+from .decode import gather
+from .records import HEAD_BYTES, RecordBatch, add_count
 from .source import PCAP_MAGICS, read_exactly
 
 CHUNK_BYTES = 8 << 20
@@ -72,22 +73,15 @@ class PcapFramer:
             more = read_exactly(self.stream, self.chunk_bytes)
             buf = carry + more if carry else more
             n = len(buf)
-            off = 0
             offs: list[int] = []
             append = offs.append
-            absurd = -1
-            # hot loop: only find record starts; fields are gathered with numpy below
-            while off + 16 <= n:
-                caplen = unpack_caplen(buf, off + 8)[0]
-                if caplen > cap_limit:
-                    absurd = caplen
-                    break
-                nxt = off + 16 + caplen
-                if nxt > n:
-                    break
+            off = 0
+            lim = n - 16
+            # hot loop: only find record starts; sanity checks and fields come vectorised below
+            while off <= lim:
                 append(off)
-                off = nxt
-            batch = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale)
+                off += 16 + unpack_caplen(buf, off + 8)[0]
+            batch, off, absurd = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale, cap_limit)
             if absurd >= 0:
                 add_count(batch.skipped, "absurd_caplen")
                 batch.damage.append(
@@ -109,21 +103,38 @@ class PcapFramer:
                 return
             yield batch
 
-    def _batch(self, buf: bytes, offs: list[int], hdr_dtype, frac_limit: int, frac_scale: int) -> RecordBatch:
+    def _batch(self, buf: bytes, offs: list[int], hdr_dtype, frac_limit: int, frac_scale: int, cap_limit: int):
+        """Records at ``offs`` -> (batch of the complete sane ones, end of the last, absurd caplen or -1)."""
         arr = np.frombuffer(buf, np.uint8)
+        absurd = -1
         if not offs:
-            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)))
-        o = np.asarray(offs, np.int64)
-        hdr = np.lib.stride_tricks.sliding_window_view(arr, 16)[o].copy().view(hdr_dtype).reshape(-1)
+            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5))), 0, absurd
+        o = np.fromiter(offs, np.int64, len(offs))
+        both = gather(arr, o, 16 + HEAD_BYTES)  # record header and the packet's first bytes at once
+        hdr = np.ascontiguousarray(both[:, :16]).view(hdr_dtype).reshape(-1)
+        head = both[:, 16:]
+        caplen = hdr["caplen"].astype(np.int64)
+        bad = caplen > cap_limit
+        if bad.any():
+            first = int(np.argmax(bad))
+            absurd = int(caplen[first])
+            o, hdr, caplen, head = o[:first], hdr[:first], caplen[:first], head[:first]
+        end = o + 16 + caplen
+        if len(o) and end[-1] > len(buf):  # the last record continues in the next chunk
+            o, hdr, caplen, end, head = o[:-1], hdr[:-1], caplen[:-1], end[:-1], head[:-1]
+        stop = int(end[-1]) if len(o) else int(offs[0])
+        if absurd >= 0 and len(o) < len(offs) and stop < offs[len(o)]:
+            stop = int(offs[len(o)])
         sec = hdr["sec"].astype(np.int64)
         frac = hdr["frac"].astype(np.int64)
         batch = RecordBatch(
             arr,
             o + 16,
-            hdr["caplen"].astype(np.int64),
+            caplen,
             hdr["len"].astype(np.int64),
             np.full(len(o), self.linktype, np.int64),
             sec * 1_000_000_000 + frac * frac_scale,
+            head=head,
         )
         bad = int(np.count_nonzero(frac >= frac_limit))
         if bad:
@@ -131,4 +142,4 @@ class PcapFramer:
             batch.damage.append(
                 f"{bad} record(s) have a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
             )
-        return batch
+        return batch, stop, absurd

@@ -24,7 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .records import RecordBatch, add_count
+from .decode import gather
+from .records import HEAD_BYTES, RecordBatch, add_count
 from .source import read_exactly
 
 CHUNK_BYTES = 8 << 20
@@ -129,9 +130,30 @@ class PcapngFramer:
         unpack = struct.Struct(self.endian + "II").unpack_from
         off = 0
         stop = False
-        while off + 12 <= n:
+        lim = n - 12
+        while off <= lim:
+            # hot loop over a run of EPBs: only their offsets; lengths are checked vectorised after
+            start = len(cur)
+            append = cur.append
+            while off <= lim:
+                btype, blen = unpack(buf, off)
+                if btype != EPB:
+                    break
+                append(off)
+                off += blen or 4
+            if len(cur) > start:
+                off, bad = self._check_run(arr, cur, start, n)
+                if bad:
+                    damage.append(f"packet block at byte {base + off} has an impossible length {bad}: reading stopped")
+                    add_count(skipped, "bad_block")
+                    stop = True
+                    break
+                if off > lim:
+                    break
             btype, blen = unpack(buf, off)
-            if btype == EPB or btype == PB:
+            if btype == EPB:
+                break  # the EPB at ``off`` continues in the next chunk
+            if btype == PB:
                 if blen < 32 or blen & 3 or blen > MAX_BLOCK:
                     damage.append(f"packet block at byte {base + off} has an impossible length {blen}: reading stopped")
                     add_count(skipped, "bad_block")
@@ -191,6 +213,20 @@ class PcapngFramer:
         batch = self._assemble(arr, runs, spbs, skipped, damage)
         return batch, off, stop
 
+    def _check_run(self, arr: np.ndarray, cur: list[int], start: int, n: int) -> tuple[int, int]:
+        """Validate the EPB offsets ``cur[start:]`` (in place); returns (next offset, bad length or 0)."""
+        o = np.fromiter(cur[start:], np.int64, len(cur) - start)
+        lens = np.ascontiguousarray(gather(arr, o + 4, 4)).view(self.endian + "u4").reshape(-1).astype(np.int64)
+        invalid = (lens < 32) | ((lens & 3) != 0) | (lens > MAX_BLOCK)
+        if invalid.any():
+            k = int(np.argmax(invalid))
+            del cur[start + k :]
+            return int(o[k]), int(lens[k])
+        if o[-1] + lens[-1] > n:  # the last block continues in the next chunk
+            cur.pop()
+            return int(o[-1]), 0
+        return int(o[-1] + lens[-1]), 0
+
     def _idb(self, buf: bytes, off: int, blen: int, base: int, damage: list[str]) -> None:
         e = self.endian
         if blen < 20:
@@ -220,7 +256,7 @@ class PcapngFramer:
         for e, ifaces, offs in runs:
             if not offs:
                 continue
-            o = np.asarray(offs, np.int64)
+            o = np.fromiter(offs, np.int64, len(offs))
             is_spb = o < 0
             pk = o[~is_spb]
             if len(pk):
@@ -235,18 +271,22 @@ class PcapngFramer:
                     continue
                 self.spb_records += len(sp)
                 parts.append((sp[:, 0], sp[:, 1], sp[:, 2], sp[:, 3], np.full(len(sp), lt, np.int64),
-                              np.full(len(sp), -1, np.int64)))
+                              np.full(len(sp), -1, np.int64), gather(arr, sp[:, 1], HEAD_BYTES)))
         if not parts:
             return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)), skipped=skipped, damage=damage)
-        block_off, data_off, caplen, wire_len, linktype, ts = (np.concatenate(c) for c in zip(*parts))
-        order = np.argsort(block_off, kind="stable")
-        data_off, caplen, wire_len, linktype, ts = (a[order] for a in (data_off, caplen, wire_len, linktype, ts))
+        if len(parts) == 1:
+            block_off, data_off, caplen, wire_len, linktype, ts, head = parts[0]
+        else:
+            block_off, data_off, caplen, wire_len, linktype, ts, head = (np.concatenate(c) for c in zip(*parts))
+            order = np.argsort(block_off, kind="stable")
+            data_off, caplen, wire_len, linktype, ts, head = (
+                a[order] for a in (data_off, caplen, wire_len, linktype, ts, head))
         missing = ts < 0
         if missing.any():
             ts = self._fill_spb_ts(ts, missing)
         if len(ts):
             self.last_ts = int(ts[-1])
-        return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage)
+        return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage, head=head)
 
     def _fill_spb_ts(self, ts: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """Forward-fill SPB timestamps from the previous packet; leading ones from the next."""
@@ -269,7 +309,9 @@ class PcapngFramer:
         """EPBs and obsolete PBs of one section, all at once."""
         dt = np.dtype([("type", e + "u4"), ("len", e + "u4"), ("ifid", e + "u4"), ("hi", e + "u4"),
                        ("lo", e + "u4"), ("caplen", e + "u4"), ("wire", e + "u4")])
-        h = np.lib.stride_tricks.sliding_window_view(arr, 28)[o].copy().view(dt).reshape(-1)
+        both = gather(arr, o, 28 + HEAD_BYTES)  # block header and the packet's first bytes at once
+        h = np.ascontiguousarray(both[:, :28]).view(dt).reshape(-1)
+        head = both[:, 28:]
         blen = h["len"].astype(np.int64)
         ifid = h["ifid"].astype(np.int64)
         pb = h["type"] == PB
@@ -289,7 +331,7 @@ class PcapngFramer:
             damage.append("packet block(s) naming an interface the section never described: dropped")
             ok &= ~no_if
         if not ok.all():
-            o, h, ifid, caplen = o[ok], h[ok], ifid[ok], caplen[ok]
+            o, h, ifid, caplen, head = o[ok], h[ok], ifid[ok], caplen[ok], head[ok]
         ticks = (h["hi"].astype(np.uint64) << np.uint64(32)) | h["lo"].astype(np.uint64)
         ts = np.zeros(len(o), np.int64)
         linktype = np.zeros(len(o), np.int64)
@@ -297,4 +339,4 @@ class PcapngFramer:
             sel = ifid == i
             ts[sel] = ticks_to_ns(ticks[sel], ifaces[i])
             linktype[sel] = ifaces[i].linktype
-        return o, o + 28, caplen, h["wire"].astype(np.int64), linktype, ts
+        return o, o + 28, caplen, h["wire"].astype(np.int64), linktype, ts, head

@@ -30,6 +30,8 @@ class RecordBatch:
     ts_ns: np.ndarray  # int64
     skipped: dict[str, int] = field(default_factory=dict)
     damage: list[str] = field(default_factory=list)
+    #: optional ``(n, HEAD_BYTES)`` first bytes of each record, when the framer gathered them anyway
+    head: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.data_off)
@@ -56,6 +58,10 @@ class RecordBatch:
             np.asarray(ts_ns, np.int64).reshape(-1),
             **meta,
         )
+
+
+#: bytes of each record the decoder's fast path reads (Ethernet 14 + IPv4 20 + TCP up to the flags 14)
+HEAD_BYTES = 48
 
 
 def add_count(counter: dict[str, int], key: str, n: int = 1) -> None:
