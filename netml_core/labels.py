@@ -70,9 +70,14 @@ class CsvLabels:
     def _load(self) -> None:
         name = os.path.basename(self.path)
         try:
+            with open(self.path, "rb") as raw:
+                head = raw.read(1 << 16)
             fh = open(self.path, newline="", encoding="utf-8-sig", errors="replace")
         except OSError as exc:
             raise LabelError(f"cannot read label file {self.path}: {exc.strerror or exc}") from None
+        if b"\x00" in head:
+            fh.close()
+            raise LabelError(f"label file {name} is not a CSV (binary content)")
         addr_cache: dict[str, tuple[int, int] | None] = {}
         try:
             with fh:
