@@ -224,3 +224,17 @@ def test_fit_rejects_non_finite_features():
     X[2, 1] = np.nan
     with pytest.raises(ParameterError, match="NaN or infinite"):
         make("ocsvm").fit(X)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("case", ["constant", "duplicated rows", "two rows"])
+def test_degenerate_training_data_gives_finite_scores(name, case):
+    X = {
+        "constant": np.ones((10, 3)),
+        "duplicated rows": np.tile([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], (5, 1)),
+        "two rows": np.array([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]),
+    }[case]
+    params = {"pca": {"score_method": "weighted_distance", "n_components": None}}.get(name, {})
+    det = make(name, **params).fit(X)
+    scores = det.score(np.vstack([X, X + 5.0]))
+    assert np.isfinite(scores).all() and np.isfinite(det.threshold_)

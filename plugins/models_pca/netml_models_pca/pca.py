@@ -73,7 +73,8 @@ class PCADetector(Detector):
             self.mean_ = np.zeros(X.shape[1])
             self.scale_ = np.ones(X.shape[1])
         Z = (X - self.mean_) / self.scale_
-        pca = PCA(n_components=self.n_components, svd_solver="full").fit(Z)
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant data: 0/0 ratios, see _weights
+            pca = PCA(n_components=self.n_components, svd_solver="full").fit(Z)
         self.components_ = np.ascontiguousarray(pca.components_, dtype=np.float64)
         self.center_ = np.asarray(pca.mean_, dtype=np.float64)
         self.explained_variance_ratio_ = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
@@ -87,7 +88,7 @@ class PCADetector(Detector):
             residual = Zc - (Zc @ self.components_.T) @ self.components_
             return np.sqrt((residual * residual).sum(axis=1))
         C = self.components_
-        w = self.explained_variance_ratio_ if self.weighted else np.ones(len(C))
+        w = self._weights() if self.weighted else np.ones(len(C))
         out = np.empty(len(Z), dtype=np.float64)
         step = max(1, _BLOCK_FLOATS // max(1, C.size))
         for start in range(0, len(Z), step):
@@ -95,6 +96,14 @@ class PCADetector(Detector):
             dist = np.sqrt((diff * diff).sum(axis=2))
             out[start:start + step] = (dist / w).sum(axis=1)
         return out
+
+    def _weights(self) -> np.ndarray:
+        """Explained-variance ratios as divisors; a ratio of exactly 0 (or NaN: constant training
+        data) would give inf/NaN scores, so it takes the smallest positive ratio (or 1 if none).
+        Tiny positive ratios are kept as they are, which is what the original did."""
+        w = np.where(np.isfinite(self.explained_variance_ratio_), self.explained_variance_ratio_, 0.0)
+        positive = w[w > 0]
+        return np.where(w > 0, w, positive.min() if positive.size else 1.0)
 
     _ARRAYS = ("mean_", "scale_", "components_", "center_", "explained_variance_ratio_")
 
