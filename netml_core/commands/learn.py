@@ -240,7 +240,7 @@ def resolve_feature(value: str | None, fft: bool | None, header: bool | None, re
                        or Path(value).suffix.lower() in (".dat", ".npz", ".npy", ".pkl", ".features"))
     if looks_like_path:
         click.echo(f"netml: note: --feature {value} is not a flow representation; using it as the "
-                   f"features file (--feature-file), feature {DEFAULT_FEATURE}", err=True)
+                   "features file (--feature-file)", err=True)
         return DEFAULT_FEATURE, params, value
     installed = ", ".join(reg.names("feature")) or "none"
     raise UnknownComponentError(f"unknown feature {value!r}; installed: {installed}")
@@ -323,6 +323,10 @@ def _write_features(path: str, pipe, ex) -> None:
     records = pipe.records(("reader", "flow_splitter", "feature"))
     fitted = {role: {"name": r.name, "params": r.params, "state": r.state, "plugin": r.plugin,
                      "distribution": r.distribution, "version": r.version} for role, r in records.items()}
+    try:
+        Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)  # the original's out/ paths
+    except OSError as exc:
+        raise NetmlError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
     features_file.write_features(path, ex.X, ex.y, ex.flows, fitted)
 
 
