@@ -383,5 +383,5 @@ def decode(batch: RecordBatch) -> PacketTable:
         link_types={int(k): int(v) for k, v in zip(lt_values.tolist(), lt_counts.tolist())},
         records=n,
         skipped=skipped,
-        damage=list(batch.damage),
+        damage=list(dict.fromkeys(batch.damage)),
     )

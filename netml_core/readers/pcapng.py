@@ -43,10 +43,23 @@ class Interface:
     tsoffset: int = 0  # seconds
 
 
-def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
-    """Timestamp units of one interface -> integer nanoseconds (exact for 10^-n, n <= 9)."""
-    t = ticks.astype(np.uint64)
+#: the latest time int64 nanoseconds can hold (2262-04-11), in seconds
+MAX_SECONDS = (2**63 - 1) // NS - 1
+
+
+def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamp units of one interface -> (integer nanoseconds, mask of representable ones).
+
+    Exact for 10^-n resolutions with n <= 9, rounded to the nearest nanosecond otherwise. A time
+    after 2262 (int64 nanoseconds overflow; seen in files that put seconds in the high word) is
+    not representable: its mask entry is False and its value 0.
+    """
+    t = np.asarray(ticks, np.uint64)
     v = iface.tsresol & 0x7F
+    per_second = float(2**v if iface.tsresol & 0x80 else 10**v)
+    seconds = t.astype(np.float64) / per_second + iface.tsoffset
+    ok = (seconds < MAX_SECONDS) & (seconds > -MAX_SECONDS)
+    t = np.where(ok, t, np.uint64(0))
     if iface.tsresol & 0x80:  # 2^-v seconds: round to the nearest nanosecond
         if v == 0:
             ns = t.astype(np.int64) * NS
@@ -60,11 +73,8 @@ def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
         ns = t.astype(np.int64) * (10 ** (9 - v))
     else:
         d = 10 ** (v - 9)
-        if d < 2**63:
-            ns = ((t + np.uint64(d // 2)) // np.uint64(d)).astype(np.int64)
-        else:
-            ns = np.zeros(len(t), np.int64)
-    return ns + iface.tsoffset * NS
+        ns = ((t + np.uint64(d // 2)) // np.uint64(d)).astype(np.int64) if d < 2**63 else np.zeros(len(t), np.int64)
+    return np.where(ok, ns + iface.tsoffset * NS, 0), ok
 
 
 def _options(buf: bytes, start: int, end: int, e: str) -> dict[int, bytes] | None:
@@ -335,8 +345,15 @@ class PcapngFramer:
         ticks = (h["hi"].astype(np.uint64) << np.uint64(32)) | h["lo"].astype(np.uint64)
         ts = np.zeros(len(o), np.int64)
         linktype = np.zeros(len(o), np.int64)
+        valid = np.ones(len(o), bool)
         for i in np.unique(ifid).tolist():
             sel = ifid == i
-            ts[sel] = ticks_to_ns(ticks[sel], ifaces[i])
+            ts[sel], valid[sel] = ticks_to_ns(ticks[sel], ifaces[i])
             linktype[sel] = ifaces[i].linktype
-        return o, o + 28, caplen, h["wire"].astype(np.int64), linktype, ts, head
+        wire = h["wire"].astype(np.int64)
+        if not valid.all():
+            add_count(skipped, "bad_timestamp", int(np.count_nonzero(~valid)))
+            damage.append("packet(s) with a timestamp after the year 2262 (not representable in int64 "
+                          "nanoseconds): dropped")
+            o, caplen, wire, linktype, ts, head = (a[valid] for a in (o, caplen, wire, linktype, ts, head))
+        return o, o + 28, caplen, wire, linktype, ts, head

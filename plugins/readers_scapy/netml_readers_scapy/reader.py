@@ -1,0 +1,246 @@
+"""``scapy`` reader: scapy's ``RawPcapReader``/``RawPcapNgReader`` frame, netml's decoder does the rest.
+
+The raw readers give each record's bytes with its metadata (seconds and fraction, or pcapng
+timestamp words and resolution, original length, link type) without dissecting it: that is scapy's
+own fastest iteration, and the shared vectorised decoder then reads every header. Dissecting each
+packet into scapy layers (what the original netml did, about 2,000 packets/s) is not needed for a
+5-tuple.
+
+Where scapy's framing is wrong the plugin works around it (the shared corpus shows each case):
+
+- a record cut short by the end of the file is yielded by scapy as a short packet ("packet has been
+  truncated"): it is dropped and reported here;
+- a caplen above libpcap's limit makes scapy skip blindly: reading stops and it is reported;
+- the pcap link type field's FCS bits are not masked by scapy: masked here;
+- a pcap file header with a major version other than 2 is read by scapy: refused here, like libpcap;
+- scapy keeps interface ids across pcapng sections, so later sections can get an earlier section's
+  link type; the plugin counts sections and reports when that may have happened;
+- Simple Packet Blocks have no timestamp: they take the previous packet's, as in the native reader.
+
+scapy's own warnings are silenced while reading; damage is reported once, through
+``netml.readers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+from typing import Iterator
+
+import numpy as np
+
+from netml_core.components import Reader
+from netml_core.packets import PacketTable
+from netml_core.readers.framing import packet_batches
+from netml_core.readers.pcap import HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
+from netml_core.readers.records import RecordBatch, add_count
+from netml_core.readers.source import Prefixed, read_exactly, open_capture
+
+NS = 1_000_000_000
+#: scapy reads at most this much of a record (MTU * 4) and skips the rest
+SCAPY_MAX_READ = 4 * 0xFFFF
+
+
+@contextlib.contextmanager
+def _quiet_scapy():
+    log = logging.getLogger("scapy.runtime")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+class ScapyReader(Reader):
+    """scapy's raw pcap/pcapng readers frame records, netml's numpy decoder reads the headers."""
+
+    param_docs = {"batch_records": "records framed by scapy before each vectorised decode"}
+
+    def __init__(self, batch_records: int = 65536) -> None:
+        self.batch_records = batch_records
+
+    def iter_batches(self, source, max_packets: int = 1_000_000) -> Iterator[PacketTable]:
+        with _quiet_scapy():
+            from scapy.utils import RawPcapNgReader, RawPcapReader
+
+        with open_capture(source) as cap, _quiet_scapy():
+            suffix = f"+{cap.compression}" if cap.compression else ""
+            state = {"format": cap.kind}
+            if cap.kind == "pcap":
+                gen = self._pcap(cap.stream, RawPcapReader, state)
+            else:
+                gen = self._pcapng(cap.stream, RawPcapNgReader, state)
+            yield from packet_batches(gen, max_packets, cap.name, lambda: state["format"] + suffix,
+                                      cap.stream_damage)
+
+    # -- classic pcap ----------------------------------------------------------------------------
+    def _pcap(self, stream, RawPcapReader, state) -> Iterator[RecordBatch]:
+        size = max(1, int(self.batch_records))
+        head = read_exactly(stream, 24)
+        if len(head) < 24:
+            yield RecordBatch.empty(damage=[f"file ends inside the 24-byte pcap file header ({len(head)} bytes)"])
+            return
+        e = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        major, minor, _z, _s, snaplen, linktype = struct.unpack(e + "HHiIII", head[4:])
+        if major != 2:  # scapy reads it anyway; libpcap refuses it
+            yield RecordBatch.empty(damage=[f"unsupported pcap version {major}.{minor}: no record read"])
+            return
+        reader = RawPcapReader(Prefixed(head, stream))
+        nano = bool(getattr(reader, "nano", False))
+        state["format"] = "pcap-ns" if nano else "pcap"
+        linktype &= LINKTYPE_MASK
+        cap_limit = max(MAX_SNAPLEN, min(snaplen, HARD_CAPLEN))
+        scale, limit = (1, NS) if nano else (1000, 10**6)
+        pkts, wire, ts, damage, skipped = [], [], [], [], {}
+        bad_frac = 0
+        while True:
+            try:
+                data, meta = reader._read_packet(size=SCAPY_MAX_READ)
+            except EOFError:
+                break
+            if meta.caplen > cap_limit:
+                add_count(skipped, "absurd_caplen")
+                damage.append(f"record {len(pkts) + 1} claims {meta.caplen} captured bytes (more than {cap_limit}): "
+                              "reading stopped there")
+                break
+            if len(data) < min(meta.caplen, SCAPY_MAX_READ):  # scapy yields cut records as packets
+                add_count(skipped, "cut_record")
+                damage.append(f"file ends inside a record ({len(data)} of {meta.caplen} bytes present): "
+                              "that record is dropped")
+                break
+            if meta.usec >= limit:
+                bad_frac += 1
+            pkts.append(data)
+            wire.append(meta.wirelen)
+            ts.append(meta.sec * NS + meta.usec * scale)
+            if len(pkts) >= size:
+                yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage)
+                pkts, wire, ts, damage, skipped = [], [], [], [], {}
+        if bad_frac:
+            unit = "nanosecond" if nano else "microsecond"
+            damage.append(f"{bad_frac} record(s) have a {unit} field >= {limit} (out of range): "
+                          "kept, carried into the seconds")
+        yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage)
+
+    # -- pcapng ----------------------------------------------------------------------------------
+    def _pcapng(self, stream, RawPcapNgReader, state) -> Iterator[RecordBatch]:
+        size = max(1, int(self.batch_records))
+        counter = _SectionCounter(stream)
+        try:
+            reader = _fixed_ng_reader(RawPcapNgReader)(counter)
+        except (EOFError, struct.error, ValueError) as exc:
+            yield RecordBatch.empty(damage=[f"scapy cannot read the section header: {exc or 'bad header'}"])
+            return
+        except Exception as exc:  # noqa: BLE001 - scapy raises Scapy_Exception for bad headers
+            yield RecordBatch.empty(damage=[f"scapy cannot read the section header: {exc}"])
+            return
+        pkts, wire, lts, ts, damage, skipped = [], [], [], [], [], {}
+        last_ts = None
+        pending_spb = 0
+        spb_total = 0
+        while True:
+            try:
+                data, meta = reader._read_packet(size=1 << 30)
+            except EOFError:
+                break
+            if meta.tshigh is None:  # Simple Packet Block: no timestamp
+                spb_total += 1
+                value = last_ts
+                if value is None:
+                    pending_spb += 1
+                    value = -1
+            else:
+                ticks = (meta.tshigh << 32) | meta.tslow
+                res = int(meta.tsresol)
+                value = ticks * (NS // res) if NS % res == 0 else (ticks * NS + res // 2) // res
+                if value >= 2**63:
+                    add_count(skipped, "bad_timestamp")
+                    damage.append("packet(s) with a timestamp after the year 2262 (not representable in int64 "
+                                  "nanoseconds): dropped")
+                    continue
+                if pending_spb:
+                    ts = [value if t == -1 else t for t in ts]
+                    pending_spb = 0
+                last_ts = value
+            pkts.append(data)
+            wire.append(meta.wirelen)
+            lts.append(meta.linktype)
+            ts.append(value)
+            if len(pkts) >= size and not pending_spb:
+                yield RecordBatch.from_packets(pkts, wire, lts, ts, skipped=skipped, damage=damage)
+                pkts, wire, lts, ts, damage, skipped = [], [], [], [], [], {}
+        if pending_spb:
+            ts = [0 if t == -1 else t for t in ts]
+        if spb_total:
+            state["format"] = "pcapng+spb"
+        if counter.sections > 1:
+            damage.append(f"{counter.sections} pcapng sections: scapy keeps interface ids across sections, "
+                          "so link types of later sections may be an earlier section's")
+        if reader.bad_blocks:
+            add_count(skipped, "bad_block", reader.bad_blocks)
+            damage.append("packet block(s) claiming more captured bytes than the block holds: dropped")
+        if counter.truncated:
+            add_count(skipped, "cut_record")
+            damage.append("file ends inside a block: that block is dropped")
+        yield RecordBatch.from_packets(pkts, wire, lts, ts, skipped=skipped, damage=damage)
+
+
+def _fixed_ng_reader(RawPcapNgReader):
+    """scapy's pcapng reader with two block parsers corrected.
+
+    - SPB: scapy cuts the packet to the interface snaplen even when it is 0 (which means "no
+      limit"), giving empty packets; here 0 means no limit and the block size bounds the data.
+    - EPB: scapy silently shortens a packet whose caplen exceeds its block; here it is dropped and
+      counted in ``bad_blocks``.
+    """
+
+    class FixedRawPcapNgReader(RawPcapNgReader):
+        bad_blocks = 0
+
+        def _read_block_spb(self, block, size):
+            if not self._check_interface_id(0) or len(block) < 4:
+                return None
+            (wirelen,) = struct.unpack(self.endian + "I", block[:4])
+            linktype, snaplen, options = self.interfaces[0]
+            caplen = min(wirelen, len(block) - 4)
+            if snaplen:
+                caplen = min(caplen, snaplen)
+            meta = self.PacketMetadata(linktype=linktype, tsresol=options["tsresol"], tshigh=None, tslow=None,
+                                       wirelen=wirelen, comments=None, ifname=options.get("name"),
+                                       direction=None, process_information={})
+            return block[4 : 4 + caplen][:size], meta
+
+        def _read_block_epb(self, block, size):
+            if len(block) >= 20:
+                (caplen,) = struct.unpack(self.endian + "I", block[12:16])
+                if caplen > len(block) - 20:
+                    self.bad_blocks += 1
+                    return None
+            return super()._read_block_epb(block, size)
+
+    return FixedRawPcapNgReader
+
+
+class _SectionCounter:
+    """Passes reads through to scapy, counting section headers and short reads at the end."""
+
+    SHB = b"\x0a\x0d\x0d\x0a"
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.sections = 0
+        self.truncated = False
+        self.name = "<stream>"
+
+    def read(self, n: int = -1) -> bytes:
+        data = read_exactly(self.stream, n) if n is not None and n >= 0 else self.stream.read()
+        if n == 4 and data == self.SHB:
+            self.sections += 1
+        if n is not None and 0 < len(data) < n:
+            self.truncated = True
+        return data
+
+    def close(self) -> None:
+        pass
