@@ -177,35 +177,71 @@ def pad_segments(values: np.ndarray, offsets: np.ndarray, width: int, *, dtype=n
 
 
 # -- grouping -------------------------------------------------------------------------------------
-def hash_rows(columns: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit hash per row of several integer columns (splitmix64 mixing), for grouping.
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for non-negative integer keys, usually faster.
 
-    Collisions are possible in principle; ``group_rows`` checks for them and falls back to an exact
-    sort, so a collision costs time, never correctness.
+    When the key range leaves room, key and row index are packed into one uint64 and sorted with
+    ``np.sort`` (distinct packed values, so the result is the stable order); otherwise a stable
+    argsort.
     """
-    n = len(columns[0])
-    h = np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64)
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    pos_bits = max(1, int(n - 1).bit_length())
+    lo = keys.min()
+    span = int(keys.max()) - int(lo)
+    if span.bit_length() + pos_bits <= 64:
+        packed = (keys - lo).astype(np.uint64) << np.uint64(pos_bits)
+        packed |= np.arange(n, dtype=np.uint64)
+        packed.sort()
+        return (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+    return np.argsort(keys, kind="stable")
+
+
+def _flat_columns(columns: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Key columns as contiguous 1-D uint64 arrays (2-D columns split into their words)."""
+    out = []
+    for col in columns:
+        c = np.asarray(col).reshape(n, -1)
+        out += [np.ascontiguousarray(c[:, k]).astype(np.uint64, copy=False) for k in range(c.shape[1])]
+    return out
+
+
+#: odd multipliers for the row hash (from splitmix64 / golden ratio; any odd 64-bit values do)
+_MULTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+          0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9)
+
+
+def hash_rows(columns: list[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash per row of 1-D integer columns, for grouping.
+
+    A multiply-add over the columns with odd constants, then one splitmix64 finaliser so the high
+    bits (the ones ``group_rows`` keeps) depend on every input bit. Collisions are possible in
+    principle; ``group_rows`` checks the keys and falls back to an exact sort, so a collision costs
+    time, never correctness.
+    """
+    h = np.zeros(len(columns[0]), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for col in columns:
-            c = np.asarray(col)
-            c = c.reshape(n, -1)
-            for k in range(c.shape[1]):
-                h ^= c[:, k].astype(np.uint64)
-                h ^= h >> np.uint64(30)
-                h *= _MIX1
-                h ^= h >> np.uint64(27)
-                h *= _MIX2
-                h ^= h >> np.uint64(31)
+        for i, c in enumerate(columns):
+            if i and not c.any():
+                continue  # an all-zero word (IPv4 high halves) adds nothing
+            h += c * np.uint64(_MULTS[i % len(_MULTS)])
+            h ^= h >> np.uint64(29)
+        h ^= h >> np.uint64(30)
+        h *= _MIX1
+        h ^= h >> np.uint64(27)
+        h *= _MIX2
+        h ^= h >> np.uint64(31)
     return h
 
 
-def _rows_equal_prev(columns: list[np.ndarray], perm: np.ndarray) -> np.ndarray:
-    """For sorted row order ``perm``: True where a row equals the previous one in every column."""
-    same = np.ones(max(len(perm) - 1, 0), dtype=bool)
+def _rows_differ_prev(columns: list[np.ndarray], perm: np.ndarray) -> np.ndarray:
+    """For row order ``perm``: True where a row differs from the previous one in any column."""
+    differ = np.zeros(max(len(perm) - 1, 0), dtype=bool)
     for col in columns:
-        c = np.asarray(col)[perm].reshape(len(perm), -1)
-        same &= np.all(c[1:] == c[:-1], axis=1)
-    return same
+        c = col[perm]
+        differ |= c[1:] != c[:-1]
+    return differ
 
 
 def group_rows(columns: list[np.ndarray], order: np.ndarray | None = None
@@ -213,27 +249,32 @@ def group_rows(columns: list[np.ndarray], order: np.ndarray | None = None
     """Group equal rows, keeping the relative order of ``order`` inside each group.
 
     Returns ``(perm, offsets)``: ``perm`` lists row indices group by group (each group's rows in the
-    order they have in ``order``, default ``0..n-1``), groups ordered by their first row in
-    ``order``; ``offsets`` are the CSR group boundaries. One stable hash sort; no Python loop.
+    order they have in ``order``, default ``0..n-1``), groups ordered by their smallest row index
+    (first appearance in the input, as an insertion-ordered dict would have them); ``offsets`` are
+    the CSR group boundaries. One sort on a row hash (packed with the position, see
+    ``stable_argsort``), an exact check of the keys, no Python loop.
     """
     n = len(columns[0])
     if order is None:
         order = np.arange(n, dtype=np.int64)
     if n == 0:
         return order.astype(np.int64), np.zeros(1, dtype=np.int64)
-    cols = [np.asarray(c)[order] for c in columns]
-    h = hash_rows(cols)
-    by_hash = np.argsort(h, kind="stable")
+    identity = len(order) == n and bool(order[0] == 0) and bool(np.all(np.diff(order) == 1))
+    cols = _flat_columns(columns, n)
+    if not identity:
+        cols = [c[order] for c in cols]
+    pos_bits = max(1, int(n - 1).bit_length())
+    h = hash_rows(cols) >> np.uint64(pos_bits)  # leave room for the position in one uint64
+    by_hash = stable_argsort(h)
     hs = h[by_hash]
     new_group = np.empty(n, dtype=bool)
     new_group[0] = True
     np.not_equal(hs[1:], hs[:-1], out=new_group[1:])
-    # equal hash but different key: a collision; fall back to an exact lexicographic sort
-    if not np.all(_rows_equal_prev(cols, by_hash)[~new_group[1:]]):
-        keys = [c.reshape(n, -1)[:, k] for c in reversed(cols) for k in reversed(range(c.reshape(n, -1).shape[1]))]
-        by_hash = np.lexsort(keys)  # lexsort is stable: ties keep ``order``
-        new_group[0] = True
-        new_group[1:] = ~_rows_equal_prev(cols, by_hash)
+    differ = _rows_differ_prev(cols, by_hash)
+    if np.any(differ & ~new_group[1:]):
+        # equal hash, different key: a collision; fall back to an exact lexicographic sort
+        by_hash = np.lexsort(cols[::-1])  # lexsort is stable: ties keep ``order``
+        new_group[1:] = _rows_differ_prev(cols, by_hash)
     starts = np.flatnonzero(new_group)
     counts = np.diff(np.append(starts, n))
     first = np.minimum.reduceat(order[by_hash], starts)

@@ -22,6 +22,7 @@ hash sort to group, then segment arithmetic.
 
 from __future__ import annotations
 
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -91,7 +92,9 @@ class NetmlFlowSplitter(FlowSplitter):
         if self.interval is not None:
             self.interval_ = float(self.interval)
             return self
-        flows, _ = self._timeout_flows(packets)
+        flows, meta = self._timeout_flows(packets)
+        # ``fit`` then ``split`` of the same table (the usual pipeline) groups the packets once
+        self._stage1 = (self._stage1_key(packets), weakref.ref(packets), flows, meta)
         if len(flows.offsets) < 2:
             raise NoFlowsError(
                 f"cannot learn the sub-flow interval: no flow has at least "
@@ -108,7 +111,11 @@ class NetmlFlowSplitter(FlowSplitter):
         else:
             self._check_fitted("interval_")
             interval = self.interval_
-        flows, meta = self._timeout_flows(packets)
+        cached = self.__dict__.pop("_stage1", None)
+        if cached is not None and cached[0] == self._stage1_key(packets) and cached[1]() is packets:
+            flows, meta = cached[2], dict(cached[3])
+        else:
+            flows, meta = self._timeout_flows(packets)
         sub, kept_tail_pkts, n_cut = self._cut(
             flows, interval_cuts=interval, min_pkts=max(2, self.flow_pkts_thres))
         meta.update(
@@ -124,13 +131,22 @@ class NetmlFlowSplitter(FlowSplitter):
     def fit_split(self, packets: PacketTable) -> FlowTable:
         return self.fit(packets).split(packets)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_stage1", None)  # a cache tied to one in-memory table; never shipped
+        return state
+
     # -- stages ----------------------------------------------------------------------------------
+    def _stage1_key(self, packets: PacketTable) -> tuple:
+        return (id(packets), len(packets), self.tcp_timeout, self.udp_timeout, self.flow_pkts_thres,
+                self.direction)
+
     def _timeout_flows(self, packets: PacketTable) -> tuple["_Runs", dict]:
         """Stages 1-2: 5-tuple grouping, minimum size, idle-timeout cuts (the 'flows' of netml)."""
         n = len(packets)
         ts_ns = packets.ts_ns
         if n and np.any(ts_ns[1:] < ts_ns[:-1]):
-            base = np.argsort(ts_ns, kind="stable")
+            base = seg.stable_argsort(ts_ns)
         else:
             base = np.arange(n, dtype=np.int64)
         perm, offsets = seg.group_rows(self._key_columns(packets), order=base)
@@ -236,6 +252,8 @@ class _Runs:
         self.perm, self.offsets, self.t, self.proto = perm, offsets, t, proto
 
     def take_segments(self, index: np.ndarray) -> "_Runs":
+        if len(index) == len(self.offsets) - 1:
+            return self  # every segment kept, in order (index comes from flatnonzero)
         pos, offsets = seg.gather(self.offsets, index)
         return _Runs(self.perm[pos], offsets, self.t[pos], self.proto[pos])
 

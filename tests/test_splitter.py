@@ -270,3 +270,14 @@ def test_split_before_fit_and_fit_without_flows(demo):
     assert isinstance(exc.value, NetmlError) and "\n" not in str(exc.value)
     empty = NetmlFlowSplitter(interval=1.0).split(PacketTable.empty())
     assert len(empty) == 0 and empty.offsets.tolist() == [0]
+
+
+def test_fitted_splitter_pickles_for_workers_and_fit_split_equals_split(demo):
+    import pickle
+
+    sp = NetmlFlowSplitter().fit(demo)  # keeps the grouping for the next split of this table
+    clone = pickle.loads(pickle.dumps(sp))
+    assert "_stage1" not in vars(clone) and clone.interval_ == sp.interval_
+    a, b = sp.split(demo), clone.split(demo)
+    assert np.array_equal(a.order, b.order) and np.array_equal(a.offsets, b.offsets)
+    assert a.meta == b.meta
