@@ -1,0 +1,164 @@
+"""``netml inspect``: describe a capture as a reader sees it, in the spirit of capinfos.
+
+Reads the capture in bounded batches (``Reader.iter_batches``) so that a large capture needs no
+more memory than its flow keys. ``--json`` prints one object whose keys are stable (documented in
+the README): ``format``, ``link_types``, ``packets``, ``ipv4_tcp``, ``ipv4_udp``, ``ipv6_tcp``,
+``ipv6_udp``, ``skipped``, ``damage``, ``first_ts``, ``last_ts``, ``flows``, plus ``source``,
+``reader``, ``kept``, ``duration`` and ``conversations``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+import click
+import numpy as np
+
+from ..packets import PacketTable
+from ..registry import get_registry
+
+#: names of the link types netml knows (LINKTYPE_* of tcpdump.org)
+LINKTYPE_NAMES = {
+    0: "NULL", 1: "EN10MB", 9: "PPP", 12: "RAW", 14: "RAW", 50: "PPP_HDLC", 101: "RAW",
+    104: "C_HDLC", 105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL", 127: "IEEE802_11_RADIOTAP",
+    129: "ARCNET_LINUX", 178: "JUNIPER_ETHER", 192: "PPI", 195: "IEEE802_15_4_WITHFCS",
+    227: "CAN_SOCKETCAN", 228: "IPV4", 229: "IPV6", 239: "NFLOG", 253: "NETLINK", 258: "PKTAP",
+    276: "LINUX_SLL2",
+}
+
+
+def _flow_keys(t: PacketTable) -> np.ndarray:
+    """One row per distinct directional 5-tuple: proto, src (2 words), dst (2 words), ports."""
+    keys = np.empty((len(t), 6), np.uint64)
+    keys[:, 0] = (t.proto.astype(np.uint64) << np.uint64(32)) | (t.sport.astype(np.uint64) << np.uint64(16)) | t.dport
+    keys[:, 1:3] = t.src
+    keys[:, 3:5] = t.dst
+    keys[:, 5] = 0
+    return np.unique(keys, axis=0) if len(keys) else keys
+
+
+def _conversations(keys: np.ndarray) -> int:
+    """Distinct 5-tuples with the two endpoints unordered (tshark's "conversations")."""
+    if not len(keys):
+        return 0
+    proto = keys[:, 0] >> np.uint64(32)
+    sport = (keys[:, 0] >> np.uint64(16)) & np.uint64(0xFFFF)
+    dport = keys[:, 0] & np.uint64(0xFFFF)
+    a = np.column_stack([keys[:, 1], keys[:, 2], sport])
+    b = np.column_stack([keys[:, 3], keys[:, 4], dport])
+    a_first = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (
+        (a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 2] <= b[:, 2]))))
+    lo = np.where(a_first[:, None], a, b)
+    hi = np.where(a_first[:, None], b, a)
+    return int(len(np.unique(np.column_stack([proto, lo, hi]), axis=0)))
+
+
+def _iso(ts: float) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
+
+
+def describe(reader, source, reader_name: str = "") -> dict:
+    """The ``--json`` object for ``source`` read by ``reader`` (bounded memory)."""
+    counts = {"ipv4_tcp": 0, "ipv4_udp": 0, "ipv6_tcp": 0, "ipv6_udp": 0}
+    link_types: dict[int, int] = {}
+    skipped: dict[str, int] = {}
+    damage: list[str] = []
+    records = kept = 0
+    first = last = None
+    keys = []
+    fmt = src = ""
+    for t in reader.iter_batches(source, 1_000_000):
+        fmt, src = t.format or fmt, t.source or src
+        records += t.records
+        kept += len(t)
+        for k, v in t.counts().items():
+            counts[k] += v
+        for k, v in t.link_types.items():
+            link_types[k] = link_types.get(k, 0) + v
+        for k, v in t.skipped.items():
+            skipped[k] = skipped.get(k, 0) + v
+        damage.extend(d for d in t.damage if d not in damage)
+        if len(t):
+            lo, hi = int(t.ts_ns.min()), int(t.ts_ns.max())
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+            keys.append(_flow_keys(t))
+    all_keys = np.unique(np.concatenate(keys), axis=0) if keys else np.zeros((0, 6), np.uint64)
+    first_s = None if first is None else _seconds(first)
+    last_s = None if last is None else _seconds(last)
+    return {
+        "source": src,
+        "reader": reader_name,
+        "format": fmt,
+        "link_types": {str(k): v for k, v in sorted(link_types.items())},
+        "packets": records,
+        "kept": kept,
+        **counts,
+        "skipped": dict(sorted(skipped.items())),
+        "damage": damage,
+        "first_ts": first_s,
+        "last_ts": last_s,
+        "duration": None if first is None else (last - first) / 1e9,
+        "flows": int(len(all_keys)),
+        "conversations": _conversations(all_keys),
+    }
+
+
+def _seconds(ns: int) -> float:
+    """Epoch nanoseconds -> the same float64 seconds ``PacketTable.ts`` gives."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    return float(np.float64(sec) + np.float64(frac) / 1e9)
+
+
+def _text(info: dict) -> str:
+    lt = ", ".join(f"{k} ({LINKTYPE_NAMES.get(int(k), 'unknown')}): {v}" for k, v in info["link_types"].items())
+    skipped = ", ".join(f"{k} {v}" for k, v in info["skipped"].items()) or "none"
+    rows = [
+        ("Capture", info["source"]),
+        ("Reader", info["reader"]),
+        ("Format", info["format"]),
+        ("Link types", lt or "none"),
+        ("Packets", f"{info['packets']} ({info['kept']} TCP/UDP kept)"),
+        ("IPv4 TCP", info["ipv4_tcp"]),
+        ("IPv4 UDP", info["ipv4_udp"]),
+        ("IPv6 TCP", info["ipv6_tcp"]),
+        ("IPv6 UDP", info["ipv6_udp"]),
+        ("Skipped", skipped),
+    ]
+    if info["first_ts"] is not None:
+        rows += [
+            ("First packet", f"{_iso(info['first_ts'])} ({info['first_ts']:.9f})"),
+            ("Last packet", f"{_iso(info['last_ts'])} ({info['last_ts']:.9f})"),
+            ("Duration", f"{info['duration']:.6f} s"),
+        ]
+    rows += [("Flows", f"{info['flows']} (5-tuple, one direction); {info['conversations']} conversations")]
+    rows += [("Damage", "none" if not info["damage"] else info["damage"][0])]
+    rows += [("", d) for d in info["damage"][1:]]
+    width = max(len(k) for k, _ in rows) + 1
+    return "\n".join(f"{(k + ':') if k else '':<{width}} {v}" for k, v in rows)
+
+
+@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--reader", "reader_name", default="native", show_default=True, metavar="NAME",
+              help="Packet reader (see 'netml plugins list').")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stable keys) instead of text.")
+@click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
+@click.argument("capture", default="-", metavar="CAPTURE")
+def inspect_cmd(reader_name: str, as_json: bool, verbose: int, capture: str) -> None:
+    """Describe a capture as a reader sees it: format, link types, packet counts, damage, flows.
+
+    \b
+    netml inspect capture.pcapng
+    netml inspect --reader scapy --json capture.pcap
+    netml inspect - < capture.pcap
+    """
+    from .learn import setup_logging
+
+    setup_logging(verbose)
+    reader = get_registry().create("reader", reader_name)
+    info = describe(reader, capture, get_registry().get("reader", reader_name).name)
+    click.echo(json.dumps(info, indent=2) if as_json else _text(info))
