@@ -313,3 +313,16 @@ def test_help_algorithm_and_help_param():
     assert out.startswith("ocsvm") and "nu" in out and "0.5" in out
     out, _ = ok("learn", "--help-param", "--algorithm", "kde")
     assert out.startswith("kde") and "bandwidth" in out
+
+
+def test_reader_option_and_options_before_the_subcommand(tmp_path):
+    data = demo_data()
+    ok("learn", "--reader", "dpkt", "-p", data / "demo.pcap", "-l", data / "demo.csv", "--train-on", "all",
+       "--scaler", "none", "-o", tmp_path / "d.dat", "--report", tmp_path / "d")
+    assert _manifest(tmp_path / "d.dat")["components"]["reader"]["name"] == "dpkt"
+    assert round(json.loads((tmp_path / "d" / "metrics.json").read_text())["roc_auc"], 3) == 0.632
+    # options may precede the sub-command name, as the original's argparse allowed
+    ok("learn", "-p", data / "demo.pcap", "-l", data / "demo.csv", "extract", "--feature-file", tmp_path / "f.npz")
+    ok("learn", "--algorithm", "kde", "train", "--feature-file", tmp_path / "f.npz", "-o", tmp_path / "k.dat")
+    comps = _manifest(tmp_path / "k.dat")["components"]
+    assert comps["detector"]["name"] == "kde" and comps["reader"]["name"] == "native"
