@@ -250,6 +250,23 @@ class Pipeline:
         self.detector.fit(self._scale(X))
         return self
 
+    def warm_up(self, X: np.ndarray, rows: int = 16) -> None:
+        """Fit a throwaway copy of the detector on a few rows, so that the libraries it imports
+        lazily (scikit-learn, torch: seconds when cold) are loaded before ``fit_detector`` is timed.
+        The pipeline's own components are not touched; any failure is ignored."""
+        import copy
+
+        if self.detector is None or len(X) == 0:
+            return
+        try:
+            sample = np.asarray(X[:rows], dtype=np.float64)
+            scaler = copy.deepcopy(self.scaler)
+            if scaler is not None:
+                sample = scaler.fit(sample).transform(sample)
+            copy.deepcopy(self.detector).fit(sample)
+        except Exception as exc:  # noqa: BLE001 - only a warm-up
+            log.debug("warm-up fit skipped: %s", exc)
+
     def _scale(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         return np.asarray(self.scaler.transform(X), dtype=np.float64) if self.scaler is not None else X

