@@ -241,3 +241,23 @@ def test_each_feature_comes_from_its_own_plugin_distribution():
         assert reg.plugin_of("feature", name).distribution == dist
         assert reg.plugin_of("feature", name).status == "ok"
         assert reg.component_class("feature", name).param_defaults()["fft"] is False
+
+
+def test_header_works_on_a_raw_ip_capture(tmp_path):
+    # netml read TTLs as pkt.payload.ttl and raised on raw-IP links (no Ethernet layer); here the
+    # header block comes from the packet columns, whatever the link type.
+    from netml_core.pcapwriter import build_frames, write_pcap_frames
+
+    n = 4
+    flags = np.array([0x02, 0x12, 0x10, 0x11])  # S, SA, A, FA
+    hdr, hdr_len = build_frames(np.full(n, 0x0A000001, np.uint32), np.full(n, 0x0A000002, np.uint32),
+                                np.full(n, 40000), np.full(n, 443), np.full(n, 6), flags,
+                                np.array([64, 63, 62, 61]), np.full(n, 74))
+    frames = [bytes(hdr[i, 14:hdr_len[i]]) + bytes(74 - int(hdr_len[i])) for i in range(n)]  # drop Ethernet
+    path = tmp_path / "raw.pcap"
+    write_pcap_frames(path, np.arange(n) * 1_000_000_000, frames, linktype=101)
+    packets = NativeReader().read(str(path))
+    assert packets.link_types == {101: 4} and len(packets) == 4
+    flows = NetmlFlowSplitter(interval=100.0).split(packets)
+    X = feature("size", header=True, dim=4).fit(flows).transform(flows)
+    assert X.tolist() == [[1, 2, 0, 0, 3, 0, 0, 0, 64, 63, 62, 61, 60, 60, 60, 60]]
