@@ -13,8 +13,8 @@ Where scapy's framing is wrong the plugin works around it (the shared corpus sho
 - a caplen above libpcap's limit makes scapy skip blindly: reading stops and it is reported;
 - the pcap link type field's FCS bits are not masked by scapy: masked here;
 - a pcap file header with a major version other than 2 is read by scapy: refused here, like libpcap;
-- scapy keeps interface ids across pcapng sections, so later sections can get an earlier section's
-  link type; the plugin counts sections and reports when that may have happened;
+- scapy keeps interface ids across pcapng sections (later sections get an earlier section's link
+  type and resolution) and ignores ``if_tsoffset``: both corrected in a small subclass;
 - Simple Packet Blocks have no timestamp: they take the previous packet's, as in the native reader.
 
 scapy's own warnings are silenced while reading; damage is reported once, through
@@ -87,7 +87,8 @@ class ScapyReader(Reader):
         if major != 2:  # scapy reads it anyway; libpcap refuses it
             yield RecordBatch.empty(damage=[f"unsupported pcap version {major}.{minor}: no record read"])
             return
-        reader = RawPcapReader(Prefixed(head, stream))
+        watch = _ShortReads(Prefixed(head, stream))
+        reader = RawPcapReader(watch)
         nano = bool(getattr(reader, "nano", False))
         state["format"] = "pcap-ns" if nano else "pcap"
         linktype &= LINKTYPE_MASK
@@ -95,6 +96,7 @@ class ScapyReader(Reader):
         scale, limit = (1, NS) if nano else (1000, 10**6)
         pkts, wire, ts, damage, skipped = [], [], [], [], {}
         bad_frac = 0
+        cut = False
         while True:
             try:
                 data, meta = reader._read_packet(size=SCAPY_MAX_READ)
@@ -104,11 +106,13 @@ class ScapyReader(Reader):
                 add_count(skipped, "absurd_caplen")
                 damage.append(f"record {len(pkts) + 1} claims {meta.caplen} captured bytes (more than {cap_limit}): "
                               "reading stopped there")
+                cut = True
                 break
             if len(data) < min(meta.caplen, SCAPY_MAX_READ):  # scapy yields cut records as packets
                 add_count(skipped, "cut_record")
                 damage.append(f"file ends inside a record ({len(data)} of {meta.caplen} bytes present): "
                               "that record is dropped")
+                cut = True
                 break
             if meta.usec >= limit:
                 bad_frac += 1
@@ -122,12 +126,15 @@ class ScapyReader(Reader):
             unit = "nanosecond" if nano else "microsecond"
             damage.append(f"{bad_frac} record(s) have a {unit} field >= {limit} (out of range): "
                           "kept, carried into the seconds")
+        if watch.truncated and not cut:  # scapy stops silently on a cut record header
+            add_count(skipped, "cut_record")
+            damage.append("file ends inside a record header: dropped")
         yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage)
 
     # -- pcapng ----------------------------------------------------------------------------------
     def _pcapng(self, stream, RawPcapNgReader, state) -> Iterator[RecordBatch]:
         size = max(1, int(self.batch_records))
-        counter = _SectionCounter(stream)
+        counter = _ShortReads(stream)
         try:
             reader = _fixed_ng_reader(RawPcapNgReader)(counter)
         except (EOFError, struct.error, ValueError) as exc:
@@ -175,9 +182,6 @@ class ScapyReader(Reader):
             ts = [0 if t == -1 else t for t in ts]
         if spb_total:
             state["format"] = "pcapng+spb"
-        if counter.sections > 1:
-            damage.append(f"{counter.sections} pcapng sections: scapy keeps interface ids across sections, "
-                          "so link types of later sections may be an earlier section's")
         if reader.bad_blocks:
             add_count(skipped, "bad_block", reader.bad_blocks)
             damage.append("packet block(s) claiming more captured bytes than the block holds: dropped")
@@ -188,8 +192,10 @@ class ScapyReader(Reader):
 
 
 def _fixed_ng_reader(RawPcapNgReader):
-    """scapy's pcapng reader with two block parsers corrected.
+    """scapy's pcapng reader with its block parsers corrected.
 
+    - SHB: scapy keeps the interface list across sections; interface ids restart per section.
+    - IDB/EPB: scapy ignores ``if_tsoffset``; it is added to the timestamp here.
     - SPB: scapy cuts the packet to the interface snaplen even when it is 0 (which means "no
       limit"), giving empty packets; here 0 means no limit and the block size bounds the data.
     - EPB: scapy silently shortens a packet whose caplen exceeds its block; here it is dropped and
@@ -212,32 +218,47 @@ def _fixed_ng_reader(RawPcapNgReader):
                                        direction=None, process_information={})
             return block[4 : 4 + caplen][:size], meta
 
+        def _read_block_shb(self):
+            super()._read_block_shb()
+            self.interfaces = []  # interface ids restart in every section
+
+        def _read_block_idb(self, block, size):
+            super()._read_block_idb(block, size)
+            offset = 0
+            opts = self._read_options(block[8:])
+            if 14 in opts and len(opts[14]) >= 8:
+                (offset,) = struct.unpack(self.endian + "q", opts[14][:8])
+            self.interfaces[-1][2]["netml_tsoffset"] = offset
+
         def _read_block_epb(self, block, size):
             if len(block) >= 20:
                 (caplen,) = struct.unpack(self.endian + "I", block[12:16])
                 if caplen > len(block) - 20:
                     self.bad_blocks += 1
                     return None
-            return super()._read_block_epb(block, size)
+            res = super()._read_block_epb(block, size)
+            if res is not None:
+                (intid,) = struct.unpack(self.endian + "I", block[:4])
+                offset = self.interfaces[intid][2].get("netml_tsoffset", 0)
+                if offset:  # scapy ignores if_tsoffset: fold it into the timestamp words
+                    data, meta = res
+                    ticks = ((meta.tshigh << 32) | meta.tslow) + offset * int(meta.tsresol)
+                    res = data, meta._replace(tshigh=ticks >> 32, tslow=ticks & 0xFFFFFFFF)
+            return res
 
     return FixedRawPcapNgReader
 
 
-class _SectionCounter:
-    """Passes reads through to scapy, counting section headers and short reads at the end."""
-
-    SHB = b"\x0a\x0d\x0d\x0a"
+class _ShortReads:
+    """Passes reads through to scapy, noting a short read (the file ends inside a header or block)."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
-        self.sections = 0
         self.truncated = False
         self.name = "<stream>"
 
     def read(self, n: int = -1) -> bytes:
         data = read_exactly(self.stream, n) if n is not None and n >= 0 else self.stream.read()
-        if n == 4 and data == self.SHB:
-            self.sections += 1
         if n is not None and 0 < len(data) < n:
             self.truncated = True
         return data
