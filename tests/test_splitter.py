@@ -128,7 +128,7 @@ def _netml_flows(times, keys, *, tcp_timeout, udp_timeout, interval, thres):
             continue
         pk = sorted(pk, key=lambda i: times[i])
         subs, tmp, split = [], [pk[0]], False
-        timeout = tcp_timeout if 6 == fid[-1] else udp_timeout
+        timeout = tcp_timeout if 6 in fid else udp_timeout  # netml's test, ports included
         for i in pk[1:]:
             if times[i] - times[tmp[-1]] > timeout:
                 subs.append(tmp)
@@ -171,10 +171,11 @@ def _synthetic(rng, n_pkts, n_keys, span_s, shuffle=False):
     proto = np.where(keys % 2 == 0, 6, 17)
     pt = PacketTable(
         ts_ns=ts_us * 1000, wire_len=rng.integers(60, 1500, n_pkts), ip_version=np.full(n_pkts, 4),
-        proto=proto, src=src, dst=dst, sport=1000 + keys % 7, dport=np.full(n_pkts, 80),
+        proto=proto, src=src, dst=dst, sport=1000 + keys % 7, dport=np.where(keys % 4 == 1, 6, 80),
         tcp_flags=np.zeros(n_pkts), ttl=np.full(n_pkts, 64),
     )
-    key_tuples = [(int(k) % 3, int(k), int(k) % 5, int(1000 + k % 7), int(p)) for k, p in zip(keys, proto)]
+    key_tuples = [(f"10.0.{k % 3}.{k}", f"192.168.1.{k % 5}", int(1000 + k % 7), 6 if k % 4 == 1 else 80, int(p))
+                  for k, p in zip(keys, proto)]
     return pt, key_tuples
 
 
