@@ -37,7 +37,7 @@ class LearnedModel:
     def transform(self, data) -> np.ndarray:
         """Feature rows of a ``PCAP``/capture path with the model's fitted splitter and feature."""
         source = getattr(data, "pcap_file", data)
-        return self.pipeline.extract(getattr(source, "name", source)).X
+        return self.pipeline.extract(source).X
 
     def _rows(self, X) -> np.ndarray:
         if isinstance(X, (str, os.PathLike)) or hasattr(X, "pcap_file"):

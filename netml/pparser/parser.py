@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Sequence
 
@@ -127,7 +128,8 @@ def _with_scapy_sizes(packets: PacketTable, source) -> PacketTable:
     from netml_core.packets import COLUMNS
 
     lengths = []
-    with PcapReader(str(getattr(source, "name", source))) as rd:
+    path = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", source)
+    with PcapReader(str(path)) as rd:
         for pkt in rd:
             if IP in pkt and (TCP in pkt or UDP in pkt):
                 lengths.append(len(pkt))
@@ -217,7 +219,8 @@ class PCAP:
         if label_file:
             from netml_core.labels import CsvLabels
 
-            source = getattr(label_file, "name", label_file)  # the original CLI passed open files
+            # the original CLI passed open files: read those by their name
+            source = label_file if isinstance(label_file, (str, os.PathLike)) else getattr(label_file, "name", label_file)
             y = CsvLabels(source).labels_for(self._flows)
             keep = y >= 0
             if self.verbose:
