@@ -81,9 +81,8 @@ class CsvLabels:
         addr_cache: dict[str, tuple[int, int] | None] = {}
         try:
             with fh:
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is None:
+                header = next(csv.reader([fh.readline()]), None)
+                if not header:
                     raise LabelError(f"label file {name} is empty")
                 where = {h.strip(): i for i, h in enumerate(header)}
                 missing = [c for c in REQUIRED_COLUMNS if c not in where]
@@ -93,33 +92,34 @@ class CsvLabels:
                         + ", ".join(repr(" " + c) for c in missing))
                 i_src, i_dst, i_sport, i_dport, i_proto, i_label = (where[c] for c in REQUIRED_COLUMNS)
                 width = max(i_src, i_dst, i_sport, i_dport, i_proto, i_label) + 1
-                for row in reader:
-                    if not row or all(not f.strip() for f in row):
-                        continue  # blank line (CICIDS files end with some)
-                    self.rows += 1
+                # CICFlowMeter never quotes: split lines in C; a file with quotes gets the csv module
+                rows = csv.reader(fh) if b'"' in head else (ln.rstrip("\r\n").split(",") for ln in fh)
+                table, rows_seen, bad, normal = self._table, 0, 0, 0
+                for row in rows:
                     if len(row) < width:
-                        self.bad_rows += 1
-                        continue
+                        if any(f.strip() for f in row):
+                            rows_seen += 1
+                            bad += 1
+                        continue  # blank line (CICIDS files end with some)
+                    if not (row[i_src].strip() or row[i_label].strip()):
+                        continue  # a row of empty fields: blank too
+                    rows_seen += 1
                     src = _addr(row[i_src], addr_cache)
                     dst = _addr(row[i_dst], addr_cache)
                     try:
-                        sport = int(float(row[i_sport]))
-                        dport = int(float(row[i_dport]))
-                        proto = int(float(row[i_proto]))
-                    except ValueError:
+                        sport, dport, proto = _int(row[i_sport]), _int(row[i_dport]), _int(row[i_proto])
+                    except (ValueError, OverflowError):
                         src = None
                     if src is None or dst is None:
-                        self.bad_rows += 1
+                        bad += 1
                         continue
-                    if row[i_label].strip().upper() in NORMAL_LABELS:
-                        label = 0
-                        self.n_normal += 1
-                    else:
-                        label = 1
-                        self.n_anomaly += 1
-                    self._table[(*src, *dst, sport, dport, proto)] = label  # last row wins
+                    label = 0 if row[i_label].strip().upper() in NORMAL_LABELS else 1
+                    normal += label == 0
+                    table[(*src, *dst, sport, dport, proto)] = label  # last row wins
         except csv.Error as exc:
             raise LabelError(f"label file {name} is not a readable CSV: {exc}") from None
+        self.rows, self.bad_rows, self.n_normal = rows_seen, bad, normal
+        self.n_anomaly = rows_seen - bad - normal
         if self.rows == 0:
             raise LabelError(f"label file {name} has a header but no rows")
         if not self._table:
@@ -144,6 +144,14 @@ class CsvLabels:
 
     def __repr__(self) -> str:
         return f"CsvLabels({self.path!r})"
+
+
+def _int(text: str) -> int:
+    """A port or protocol number; pandas would have read '80.0' as 80 too."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(float(text))
 
 
 def _addr(text: str, cache: dict) -> tuple[int, int] | None:

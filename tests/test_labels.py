@@ -58,10 +58,13 @@ def test_matching_is_directional_and_the_last_row_wins(tmp_path):
         "d, 10.0.0.4, 5353, 10.0.0.3, 53, 17, t, Bot",        # reverse direction: its own key
         "e, 2001:db8::1, 443, 2001:db8::2, 50000, 6, t, normal",
         "f, 10.0.0.9, x, 10.0.0.2, 80, 6, t, BENIGN",          # bad port: skipped, counted
+        "g, 10.0.0.9, Infinity, 10.0.0.2, 80, 6, t, BENIGN",   # another one
+        "h, 10.0.0.9, 81.0, 10.0.0.2, 80, 6, t, BENIGN",       # '81.0' reads as 81, as pandas had it
         ",,,,,,,",                                              # blank CICIDS tail row: ignored
     ]) + "\n")
     lab = CsvLabels(csv)
-    assert (lab.rows, lab.bad_rows, lab.n_keys) == (6, 1, 4)
+    assert (lab.rows, lab.bad_rows, lab.n_keys) == (8, 2, 5)
+    assert (lab.n_normal, lab.n_anomaly) == (4, 2)
     flows = _flows([
         ("10.0.0.1", 1000, "10.0.0.2", 80, 6),
         ("10.0.0.3", 53, "10.0.0.4", 5353, 17),
@@ -69,8 +72,9 @@ def test_matching_is_directional_and_the_last_row_wins(tmp_path):
         ("10.0.0.2", 80, "10.0.0.1", 1000, 6),    # reverse of the first: not in the CSV
         ("10.0.0.1", 1000, "10.0.0.2", 80, 17),   # other protocol
         ("2001:db8:0:0::1", 443, "2001:db8::2", 50000, 6),
+        ("10.0.0.9", 81, "10.0.0.2", 80, 6),
     ])
-    assert lab.labels_for(flows).tolist() == [1, 0, 1, -1, -1, 0]
+    assert lab.labels_for(flows).tolist() == [1, 0, 1, -1, -1, 0, 0]
 
 
 def test_constant_labels():
@@ -106,3 +110,12 @@ def test_a_capture_is_not_a_label_file():
     text = SHARED / "reference" / "netml-0.7.1" / "README.md"
     with pytest.raises(LabelError, match="README.md is not a CICIDS2017 flow CSV: missing column"):
         CsvLabels(_need(text))
+
+
+def test_quoted_csv_is_parsed_as_csv(tmp_path):
+    csv = tmp_path / "quoted.csv"
+    csv.write_text(HEADER + 'a,10.0.0.1,1000,10.0.0.2,80,6,"7/7/2017 9:00, am","Web Attack, XSS"\n'
+                   '"b",10.0.0.3,53,10.0.0.4,5353,17,t,"BENIGN"\n')
+    lab = CsvLabels(csv)
+    flows = _flows([("10.0.0.1", 1000, "10.0.0.2", 80, 6), ("10.0.0.3", 53, "10.0.0.4", 5353, 17)])
+    assert (lab.rows, lab.bad_rows) == (2, 0) and lab.labels_for(flows).tolist() == [1, 0]
