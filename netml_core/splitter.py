@@ -28,7 +28,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .components import FlowSplitter
-from .errors import NetmlError, NotFittedError, ParameterError
+from .errors import NetmlError, ParameterError
 from .flowtable import FlowTable
 from .packets import PacketTable
 from . import segments as seg
