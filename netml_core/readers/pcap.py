@@ -62,7 +62,7 @@ class PcapFramer:
             yield RecordBatch.empty(damage=list(self.header_damage))
             return
         e = self.endian
-        unpack_caplen = struct.Struct(e + "I").unpack_from
+        unpack_caplen = struct.Struct(e + "8xI").unpack_from  # caplen sits 8 bytes into a record header
         cap_limit = max(MAX_SNAPLEN, min(self.snaplen, HARD_CAPLEN))
         hdr_dtype = np.dtype([("sec", e + "u4"), ("frac", e + "u4"), ("caplen", e + "u4"), ("len", e + "u4")])
         frac_limit = 1_000_000_000 if self.nano else 1_000_000
@@ -76,11 +76,15 @@ class PcapFramer:
             offs: list[int] = []
             append = offs.append
             off = 0
-            lim = n - 16
-            # hot loop: only find record starts; sanity checks and fields come vectorised below
-            while off <= lim:
-                append(off)
-                off += 16 + unpack_caplen(buf, off + 8)[0]
+            # hot loop: only find record starts; sanity checks and fields come vectorised below.
+            # It ends when unpack_from runs off the buffer (cheaper than a bounds test per record);
+            # the offset appended last then has no complete header and is dropped.
+            try:
+                while True:
+                    append(off)
+                    off += 16 + unpack_caplen(buf, off)[0]
+            except struct.error:
+                offs.pop()
             batch, off, absurd = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale, cap_limit)
             if absurd >= 0:
                 add_count(batch.skipped, "absurd_caplen")

@@ -145,12 +145,15 @@ class PcapngFramer:
             # hot loop over a run of EPBs: only their offsets; lengths are checked vectorised after
             start = len(cur)
             append = cur.append
-            while off <= lim:
-                btype, blen = unpack(buf, off)
-                if btype != EPB:
-                    break
-                append(off)
-                off += blen or 4
+            try:  # ends at a non-EPB block or when unpack_from runs off the buffer
+                while True:
+                    btype, blen = unpack(buf, off)
+                    if btype != EPB:
+                        break
+                    append(off)
+                    off += blen or 4
+            except struct.error:
+                pass
             if len(cur) > start:
                 off, bad = self._check_run(arr, cur, start, n)
                 if bad:
