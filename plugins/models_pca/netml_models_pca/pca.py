@@ -85,7 +85,10 @@ class PCADetector(Detector):
         Z = (X - self.mean_) / self.scale_
         if self.score_method == "reconstruction":
             Zc = Z - self.center_
-            residual = Zc - (Zc @ self.components_.T) @ self.components_
+            # einsum, not BLAS matmul: a flow's score must not depend on how many rows are scored
+            # with it (classify on the training capture must repeat the training scores bit for bit)
+            C = self.components_
+            residual = Zc - np.einsum("ik,kj->ij", np.einsum("ij,kj->ik", Zc, C), C)
             return np.sqrt((residual * residual).sum(axis=1))
         C = self.components_
         w = self._weights() if self.weighted else np.ones(len(C))
