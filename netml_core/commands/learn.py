@@ -63,7 +63,6 @@ def setup_logging(verbose: int) -> None:
                                            if verbose >= 2 else "netml: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
-    logger.propagate = False
 
 
 # -- option set shared by learn, learn extract and learn train ------------------------------------
