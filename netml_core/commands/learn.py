@@ -503,7 +503,7 @@ def _plot_roc(path: Path, y_test, test_scores, metrics: dict) -> None:
 
     fpr, tpr, _ = roc_curve(y_test, test_scores)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{metrics['algorithm']} on {metrics['feature']} "
+    ax.plot(fpr, tpr, label=f"{metrics['algorithm']} on {metrics['feature']} "
                                                     f"(AUC {metrics['roc_auc']:.3f})")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
     ax.set_xlabel("false positive rate")
