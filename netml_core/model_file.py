@@ -307,7 +307,8 @@ def _read_arrays(zf: zipfile.ZipFile, p: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def check_plugins_installed(components: dict[str, ComponentRecord], p: Path | str = "model") -> None:
+def check_plugins_installed(components: dict[str, ComponentRecord], p: Path | str = "model", *,
+                            what: str = "model file") -> None:
     """Fail with the distribution to install when a component's plugin is missing."""
     from .registry import KIND_LABELS, get_registry
 
@@ -323,6 +324,6 @@ def check_plugins_installed(components: dict[str, ComponentRecord], p: Path | st
             else:
                 source, hint = f"plugin {rec.plugin or '?'}", "install the plugin that provides it"
             raise ModelFileError(
-                f"model file {p} needs the {KIND_LABELS[kind]} {rec.name!r} from {source}, which is not "
+                f"{what} {p} needs the {KIND_LABELS[kind]} {rec.name!r} from {source}, which is not "
                 f"installed: {hint}"
             )

@@ -343,7 +343,7 @@ def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str
     if set(records) != {"reader", "flow_splitter", "feature"}:
         raise NetmlError(f"{path}: features file lacks the fitted extraction state (reader, splitter, feature); "
                          "re-run 'netml learn extract'")
-    check_plugins_installed(records, path)
+    check_plugins_installed(records, path, what="features file")
     front = Pipeline.from_records(records)
     pipe = Pipeline(reader=front.names["reader"], reader_params=records["reader"].params,
                     flow_splitter=front.names["flow_splitter"], flow_splitter_params=records["flow_splitter"].params,
