@@ -20,16 +20,9 @@ from netml_core.packets import COLUMNS
 from netml_core.registry import get_registry
 
 COUNT_KEYS = ("ipv4_tcp", "ipv4_udp", "ipv6_tcp", "ipv6_udp")
-UNKNOWN_LINK = "link type not decoded by netml (counted as unknown_linktype); tshark dissects it"
 
 #: file -> (native counts, reason they differ from tshark's)
 NATIVE_DIFFERS = {
-    "tcpdump__ieee802.11_htc.pcap": ((0, 0, 0, 0), "802.11 radiotap (127): " + UNKNOWN_LINK),
-    "libpcap__http_PPI.pcap": ((0, 0, 0, 0), "802.11 with PPI (192): " + UNKNOWN_LINK),
-    "tcpdump__nflog.pcap": ((0, 0, 0, 0), "Linux NFLOG (239): " + UNKNOWN_LINK),
-    "tcpdump__LINKTYPE_PKTAP.pcap": ((0, 0, 0, 0), "Apple PKTAP (258): " + UNKNOWN_LINK),
-    "tcpdump__arcnet-rfc1201-arp-icmp-http.pcap": ((0, 0, 0, 0), "ARCNET (129): " + UNKNOWN_LINK),
-    "tcpdump__bgp-aigp.pcap": ((0, 0, 0, 0), "Juniper ether (178): " + UNKNOWN_LINK),
     "nfstream__dhcp_little_endian.pcapng": (
         (0, 0, 0, 0),
         "EPBs hold seconds in the high timestamp word: at microsecond resolution that is the year "

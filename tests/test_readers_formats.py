@@ -220,6 +220,15 @@ LINK_CASES = {
     "ipv6_ext_headers": (1, eth(ipv6(0, bytes([43, 0]) + b"\0" * 6 + bytes([60, 1]) + b"\0" * 14
                                      + bytes([44, 0]) + b"\0" * 6 + bytes([6, 0, 0, 1]) + b"\0" * 4 + tcp(10, 20)),
                                ethertype=0x86DD)),
+    "radiotap_qos_data": (127, struct.pack("<BBHI", 0, 0, 8, 0) + bytes([0x88, 0x01]) + b"\0" * 22 + b"\0\0"
+                          + b"\xaa\xaa\x03\0\0\0\x08\x00" + ipv4(17, udp(10, 20))),
+    "ppi_80211_data": (192, struct.pack("<BBHI", 0, 0, 8, 105) + bytes([0x08, 0x02]) + b"\0" * 22
+                       + b"\xaa\xaa\x03\0\0\0\x86\xdd" + ipv6(6, tcp(10, 20))),
+    "pktap_ethernet": (258, struct.pack("<II", 12, 1) + b"\0" * 4 + eth(ipv4(6, tcp(10, 20)))),
+    "nflog_tlvs": (239, bytes([2, 0, 0, 0]) + struct.pack("<HH", 6, 1) + b"\x08\x00\0\0"
+                   + struct.pack("<HH", 4 + len(ipv4(17, udp(10, 20))), 9) + ipv4(17, udp(10, 20))),
+    "juniper_ether_ext": (178, b"MGC\x80" + struct.pack("!H", 4) + b"\x01\x02\x00\x00" + eth(ipv4(6, tcp(10, 20)))),
+    "arcnet_rfc1201": (129, bytes([0xBE, 0x50, 0, 0, 0xD4, 0, 0, 1]) + ipv4(17, udp(10, 20))),
     "ipv4_options": (1, eth(ipv4(17, udp(10, 20), ihl=8))),
     "ipv4_first_fragment": (1, eth(ipv4(6, tcp(10, 20), mf=True))),
 }
@@ -234,6 +243,8 @@ SKIP_CASES = {
     "ihl_below_5": (1, eth(ipv4(6, tcp(10, 20))[:0] + bytes([0x44]) + ipv4(6, tcp(10, 20))[1:]), "bad_ip_header"),
     "total_below_ihl": (1, eth(ipv4(6, tcp(10, 20), total=11)), "bad_ip_header"),
     "unknown_linktype": (147, b"\0" * 40, "unknown_linktype"),
+    "wlan_protected": (105, bytes([0x08, 0x41]) + b"\0" * 22 + b"\0" * 40, "non_ip"),
+    "arcnet_later_piece": (129, bytes([0xBE, 0x50, 0, 0, 0xD4, 2, 0, 1]) + b"\0" * 30, "fragment"),
     "pw_control_word": (1, eth(struct.pack("!I", (16 << 12) | 0x140) + b"\0" * 4 + eth(ipv4(6, tcp())),
                                ethertype=0x8847), "non_ip"),
 }
@@ -249,7 +260,7 @@ def test_link_layers_give_the_5_tuple(tmp_path, reader):
     assert len(t) == len(names), t.skipped
     assert t.sport.tolist() == [10] * len(names) and t.dport.tolist() == [20] * len(names)
     v6 = {"pppoe", "sll2", "raw101", "ipv6_229", "null_be_inet6_freebsd", "null_le_inet6_openbsd",
-          "loop_inet6_darwin", "c_hdlc", "ipv6_ext_headers"}
+          "loop_inet6_darwin", "c_hdlc", "ipv6_ext_headers", "ppi_80211_data"}
     assert t.ip_version.tolist() == [6 if n in v6 else 4 for n in names]
 
 

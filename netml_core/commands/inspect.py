@@ -4,7 +4,7 @@ Reads the capture in bounded batches (``Reader.iter_batches``) so that a large c
 more memory than its flow keys. ``--json`` prints one object whose keys are stable (documented in
 the README): ``format``, ``link_types``, ``packets``, ``ipv4_tcp``, ``ipv4_udp``, ``ipv6_tcp``,
 ``ipv6_udp``, ``skipped``, ``damage``, ``first_ts``, ``last_ts``, ``flows``, plus ``source``,
-``reader``, ``kept``, ``duration`` and ``conversations``.
+``reader``, ``kept``, ``first_ts_ns``, ``last_ts_ns``, ``duration`` and ``conversations``.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def describe(reader, source, reader_name: str = "") -> dict:
         "damage": damage,
         "first_ts": first_s,
         "last_ts": last_s,
+        "first_ts_ns": first,
+        "last_ts_ns": last,
         "duration": None if first is None else (last - first) / 1e9,
         "flows": int(len(all_keys)),
         "conversations": _conversations(all_keys),
@@ -112,6 +114,11 @@ def _seconds(ns: int) -> float:
     """Epoch nanoseconds -> the same float64 seconds ``PacketTable.ts`` gives."""
     sec, frac = divmod(ns, 1_000_000_000)
     return float(np.float64(sec) + np.float64(frac) / 1e9)
+
+
+def _exact(ns: int) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    return f"{sec}.{frac:09d}"
 
 
 def _text(info: dict) -> str:
@@ -131,8 +138,8 @@ def _text(info: dict) -> str:
     ]
     if info["first_ts"] is not None:
         rows += [
-            ("First packet", f"{_iso(info['first_ts'])} ({info['first_ts']:.9f})"),
-            ("Last packet", f"{_iso(info['last_ts'])} ({info['last_ts']:.9f})"),
+            ("First packet", f"{_iso(info['first_ts'])} ({_exact(info['first_ts_ns'])})"),
+            ("Last packet", f"{_iso(info['last_ts'])} ({_exact(info['last_ts_ns'])})"),
             ("Duration", f"{info['duration']:.6f} s"),
         ]
     rows += [("Flows", f"{info['flows']} (5-tuple, one direction); {info['conversations']} conversations")]

@@ -51,7 +51,8 @@ LINK_PPP = (9, 50)
 LINK_C_HDLC = 104
 LINK_SLL, LINK_SLL2 = 113, 276
 LINK_IPV4, LINK_IPV6 = 228, 229
-KNOWN_LINKTYPES = {1, 101, 12, 14, 0, 108, 9, 50, 104, 113, 276, 228, 229}
+LINK_IEEE802_11, LINK_RADIOTAP, LINK_PPI, LINK_PKTAP, LINK_NFLOG, LINK_JUNIPER_ETHER = 105, 127, 192, 258, 239, 178
+LINK_ARCNET_LINUX = 129
 
 
 def gather(buf: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
@@ -130,41 +131,55 @@ class _Decoder:
         values = np.unique(lt).tolist()
         for value in values:
             idx = np.flatnonzero(lt == value) if len(values) > 1 else np.arange(len(lt))
-            if value in LINK_ETHERNET:
-                self._fixed(idx, 14, 12)
-            elif value == LINK_SLL:
-                self._fixed(idx, 16, 14)
-            elif value == LINK_SLL2:
-                self._fixed(idx, 20, 0)
-            elif value == LINK_C_HDLC:
-                self._fixed(idx, 4, 2)
-            elif value in LINK_RAW:
-                self._by_version(idx)
-            elif value == LINK_IPV4 or value == LINK_IPV6:
-                self.off[idx] = 0
-                self.et[idx] = ETH_IPV4 if value == LINK_IPV4 else ETH_IPV6
-            elif value == LINK_NULL or value == LINK_LOOP:
-                self._loopback(idx, big_endian=value == LINK_LOOP)
-            elif value in LINK_PPP:
-                self._ppp(idx)
-            else:
-                self.why[idx] = UNKNOWN_LINK
+            self._dispatch(idx, value)
+
+    def _dispatch(self, idx, value: int, depth: int = 0) -> None:
+        """Link layer ``value`` starting at ``self.off`` of each row of ``idx``."""
+        if value in LINK_ETHERNET:
+            self._fixed(idx, 14, 12)
+        elif value == LINK_SLL:
+            self._fixed(idx, 16, 14)
+        elif value == LINK_SLL2:
+            self._fixed(idx, 20, 0)
+        elif value == LINK_C_HDLC:
+            self._fixed(idx, 4, 2)
+        elif value in LINK_RAW:
+            self._by_version(idx)
+        elif value == LINK_IPV4 or value == LINK_IPV6:
+            self.et[idx] = ETH_IPV4 if value == LINK_IPV4 else ETH_IPV6
+        elif value == LINK_NULL or value == LINK_LOOP:
+            self._loopback(idx, big_endian=value == LINK_LOOP)
+        elif value in LINK_PPP:
+            self._ppp(idx)
+        elif value == LINK_IEEE802_11:
+            self._ieee80211(idx)
+        elif value == LINK_RADIOTAP:
+            self._radiotap(idx)
+        elif value == LINK_NFLOG:
+            self._nflog(idx)
+        elif value == LINK_JUNIPER_ETHER:
+            self._juniper_ether(idx)
+        elif value == LINK_ARCNET_LINUX:
+            self._arcnet(idx)
+        elif value in (LINK_PPI, LINK_PKTAP) and depth < 2:
+            self._pseudo_header(idx, value, depth)
+        else:
+            self.why[idx] = UNKNOWN_LINK
 
     def _fixed(self, idx, hdr_len: int, et_pos: int) -> None:
-        idx, g = self.take(idx, 0, hdr_len)
+        idx, g = self.take(idx, self.off[idx], hdr_len)
         self.et[idx] = _be(g[:, et_pos : et_pos + 2])
-        self.off[idx] = hdr_len
+        self.off[idx] += hdr_len
 
     def _by_version(self, idx) -> None:
         """Raw IP: the version nibble says which IP it is."""
-        idx, g = self.take(idx, 0, 1)
+        idx, g = self.take(idx, self.off[idx], 1)
         nib = g[:, 0] >> 4
-        self.off[idx] = 0
         self.et[idx] = np.where(nib == 4, ETH_IPV4, np.where(nib == 6, ETH_IPV6, -1))
         self.why[idx[(nib != 4) & (nib != 6)]] = BAD_IP
 
     def _loopback(self, idx, big_endian: bool) -> None:
-        idx, g = self.take(idx, 0, 4)
+        idx, g = self.take(idx, self.off[idx], 4)
         h = g.astype(np.int64)
         le = h[:, 0] | (h[:, 1] << 8) | (h[:, 2] << 16) | (h[:, 3] << 24)
         be = (h[:, 0] << 24) | (h[:, 1] << 16) | (h[:, 2] << 8) | h[:, 3]
@@ -172,34 +187,117 @@ class _Decoder:
         af = be if big_endian else np.where(le <= 0xFFFF, le, be)
         v6 = np.isin(af, AF_INET6)
         v4 = af == AF_INET
-        self.off[idx] = 4
+        self.off[idx] += 4
         self.et[idx] = np.where(v4, ETH_IPV4, np.where(v6, ETH_IPV6, -1))
         self.why[idx[~(v4 | v6)]] = NON_IP
 
     def _ppp(self, idx) -> None:
         """PPP (with or without FF 03 address/control, with protocol-field compression) or Cisco HDLC."""
-        idx, g = self.take(idx, 0, 2)
+        idx, g = self.take(idx, self.off[idx], 2)
         b0, b1 = g[:, 0], g[:, 1]
         hdlc = ((b0 == 0x0F) | (b0 == 0x8F)) & (b1 == 0x00)
-        cisco, g4 = self.take(idx[hdlc], 0, 4)  # Cisco HDLC: address, control, then an ethertype
-        self.et[cisco] = _be(g4[:, 2:4])
-        self.off[cisco] = 4
+        self._fixed(idx[hdlc], 4, 2)  # Cisco HDLC: address, control, then an ethertype
         rest = idx[~hdlc]
-        start = np.where((b0[~hdlc] == 0xFF) & (b1[~hdlc] == 0x03), 2, 0)
-        keep = start + 1 <= self.cap[rest]
-        self.why[rest[~keep]] = TRUNC
-        rest, start = rest[keep], start[keep]
-        rest, g = self.take(rest, start, 1) if len(rest) else (rest, np.zeros((0, 1), np.uint8))
+        self.off[rest] += np.where((b0[~hdlc] == 0xFF) & (b1[~hdlc] == 0x03), 2, 0)
+        rest, g = self.take(rest, self.off[rest], 1)
         short = (g[:, 0] & 1) == 1  # protocol-field compression: one odd byte
         s_rows = rest[short]
-        self.off[s_rows] = start[short] + 1
+        self.off[s_rows] += 1
         self._ppp_proto(s_rows, g[short, 0].astype(np.int64))
-        l_rows, l_start = rest[~short], start[~short]
-        before = l_rows
-        l_rows, g2 = self.take(l_rows, l_start, 2)
-        l_start = l_start[np.isin(before, l_rows)]
-        self.off[l_rows] = l_start + 2
+        l_rows, g2 = self.take(rest[~short], self.off[rest[~short]], 2)
+        self.off[l_rows] += 2
         self._ppp_proto(l_rows, _be(g2))
+
+    def _ieee80211(self, idx) -> None:
+        """802.11 data frames with an LLC/SNAP header; management, control, protected and null
+        frames carry no IP that can be read."""
+        idx, g = self.take(idx, self.off[idx], 2)
+        fc0, fc1 = g[:, 0].astype(np.int64), g[:, 1].astype(np.int64)
+        subtype = fc0 >> 4
+        data = (((fc0 >> 2) & 3) == 2) & ((subtype & 4) == 0) & ((fc1 & 0x40) == 0)
+        self.why[idx[~data]] = NON_IP
+        idx, fc1, subtype = idx[data], fc1[data], subtype[data]
+        qos = (subtype & 8) != 0
+        hlen = 24 + np.where((fc1 & 3) == 3, 6, 0) + np.where(qos, 2, 0) + np.where(qos & ((fc1 & 0x80) != 0), 4, 0)
+        self.off[idx] += hlen
+        idx, g = self.take(idx, self.off[idx], 8)
+        snap = (g[:, 0] == 0xAA) & (g[:, 1] == 0xAA) & (g[:, 2] == 3)
+        self.why[idx[~snap]] = NON_IP
+        idx, g = idx[snap], g[snap]
+        self.et[idx] = _be(g[:, 6:8])
+        self.off[idx] += 8
+
+    def _radiotap(self, idx) -> None:
+        idx, g = self.take(idx, self.off[idx], 4)
+        self.off[idx] += g[:, 2].astype(np.int64) | (g[:, 3].astype(np.int64) << 8)
+        self._ieee80211(idx)
+
+    def _pseudo_header(self, idx, value: int, depth: int) -> None:
+        """PPI (length at 2, little endian u16) and PKTAP (length at 0, u32): inner DLT at 4 (u32 LE)."""
+        idx, g = self.take(idx, self.off[idx], 8)
+        h = g.astype(np.int64)
+        if value == LINK_PPI:
+            hlen = h[:, 2] | (h[:, 3] << 8)
+        else:
+            hlen = h[:, 0] | (h[:, 1] << 8) | (h[:, 2] << 16) | (h[:, 3] << 24)
+        inner = h[:, 4] | (h[:, 5] << 8) | (h[:, 6] << 16) | (h[:, 7] << 24)
+        self.off[idx] += hlen
+        for v in np.unique(inner).tolist():
+            self._dispatch(idx[inner == v], int(v), depth + 1)
+
+    def _nflog(self, idx) -> None:
+        """Linux NFLOG: family byte, then TLVs (host-order length and type); type 9 is the packet."""
+        idx, g = self.take(idx, self.off[idx], 4)
+        family = g[:, 0].astype(np.int64)
+        et = np.where(family == 2, ETH_IPV4, np.where(family == 10, ETH_IPV6, -1))
+        self.why[idx[et < 0]] = NON_IP
+        idx, et = idx[et >= 0], et[et >= 0]
+        self.et[idx] = et
+        self.off[idx] += 4
+        pending = idx
+        for _ in range(32):
+            if not len(pending):
+                return
+            pending, g = self.take(pending, self.off[pending], 4)
+            h = g.astype(np.int64)
+            tlen = h[:, 0] | (h[:, 1] << 8)
+            ttype = h[:, 2] | (h[:, 3] << 8)
+            payload = ttype == 9
+            self.off[pending[payload]] += 4
+            bad = ~payload & (tlen < 4)
+            self.why[pending[bad]] = NON_IP
+            move = ~payload & ~bad
+            self.off[pending[move]] += (tlen[move] + 3) & ~3
+            pending = pending[move]
+        self.why[pending] = NON_IP
+
+    def _arcnet(self, idx) -> None:
+        """Linux ARCNET: source, destination, 2-byte offset, then an RFC 1201 header (protocol id,
+        split flag, sequence number; 4 more bytes after an exception flag 0xFF). A split packet's
+        later pieces (even non-zero split flag) carry no IP header."""
+        idx, g = self.take(idx, self.off[idx], 6)
+        proto, split = g[:, 4], g[:, 5]
+        et = np.where(proto == 0xD4, ETH_IPV4, np.where(proto == 0xC4, ETH_IPV6, -1))
+        self.why[idx[et < 0]] = NON_IP
+        later = (et >= 0) & (split != 0) & (split != 0xFF) & ((split & 1) == 0)
+        self.why[idx[later]] = FRAG
+        ok = (et >= 0) & ~later
+        idx = idx[ok]
+        self.et[idx] = et[ok]
+        self.off[idx] += np.where(split[ok] == 0xFF, 12, 8)
+
+    def _juniper_ether(self, idx) -> None:
+        """Juniper pseudo-header: magic "MGC", flags; with the extension flag a 16-bit length of TLVs."""
+        idx, g = self.take(idx, self.off[idx], 4)
+        magic = (g[:, 0] == 0x4D) & (g[:, 1] == 0x47) & (g[:, 2] == 0x43)
+        self.why[idx[~magic]] = NON_IP
+        idx, flags = idx[magic], g[magic, 3]
+        ext = (flags & 0x80) != 0
+        e_rows, g2 = self.take(idx[ext], self.off[idx[ext]] + 4, 2)
+        self.off[e_rows] += 6 + _be(g2)
+        self.off[idx[~ext]] += 4
+        ok = self.why[idx] == OK
+        self._fixed(idx[ok], 14, 12)
 
     def _ppp_proto(self, idx, proto) -> None:
         et = np.where(proto == 0x0021, ETH_IPV4, np.where(proto == 0x0057, ETH_IPV6, -1))
