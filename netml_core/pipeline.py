@@ -328,7 +328,15 @@ class Pipeline:
         for role, rec in records.items():
             comp = pipe.components.get(role)
             if comp is not None:
-                _restore_state(comp, rec.state)
+                try:
+                    _restore_state(comp, rec.state)
+                except NetmlError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a damaged or hand-edited state
+                    from .errors import ModelFileError
+
+                    raise ModelFileError(f"saved state of the {role.replace('_', ' ')} {rec.name!r} is damaged: "
+                                         f"{type(exc).__name__}: {exc}") from None
         pipe.front_fitted = True
         return pipe
 

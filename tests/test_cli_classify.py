@@ -197,3 +197,19 @@ def test_capture_errors(model, tmp_path):
     assert "no flows" in line and "lonely.pcap" in line
     line = _one_line("classify", "--model", model, "--pcap", tmp_path / "absent.pcap")
     assert "absent.pcap" in line
+
+
+def test_damaged_component_state_is_one_line(model, tmp_path):
+    data = demo_data()
+
+    def drop_scaler_state(m):
+        m["components"]["scaler"]["state"] = {}
+    line = _one_line("classify", "--model", _rezip(model, tmp_path / "s.dat", drop_scaler_state), "--pcap",
+                     data / "demo.pcap")
+    assert "scaler" in line and "damaged" in line
+
+    def bad_param(m):
+        m["components"]["detector"]["params"]["nu"] = "lots"
+    line = _one_line("classify", "--model", _rezip(model, tmp_path / "p.dat", bad_param), "--pcap",
+                     data / "demo.pcap")
+    assert "nu" in line
