@@ -435,6 +435,48 @@ def _label_rows(cols: dict[str, np.ndarray], convs: list[tuple]) -> list[list]:
     return rows
 
 
+def _tcp_numbers(cols: dict[str, np.ndarray], convs: list[tuple], rng: np.random.Generator):
+    """TCP sequence and acknowledgement numbers, so every stream reads as a consistent TCP exchange.
+
+    Each direction of a conversation starts at a random ISN and advances by its payload bytes (SYN
+    and FIN count one); a packet's ACK number is what the other direction had sent before it.
+    """
+    tcp = cols["proto"] == TCP
+    client_addr = np.array([c[0].addr for c in convs], dtype=np.int64)
+    key = cols["conv"] * 2 + (cols["src"] != client_addr[cols["conv"]])
+    flags = cols["flags"]
+    syn, fin = (flags & SYN) != 0, (flags & FIN) != 0
+    payload = np.where(syn, 0, np.maximum(cols["size"] - ACK_FRAME, 0))
+    isn = rng.integers(0, 1 << 32, 2 * len(convs), dtype=np.int64)
+    order = np.lexsort((cols["ts"], key))
+    k_sorted = key[order]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    # a retransmitted SYN (or SYN/ACK) repeats the ISN: only the first SYN of a direction counts
+    syn_sorted = syn[order].astype(np.int64)
+    syn_before = np.cumsum(syn_sorted) - syn_sorted
+    syn_before -= np.repeat(syn_before[starts], counts)
+    first_syn = np.zeros(len(key), bool)
+    first_syn[order] = (syn_sorted == 1) & (syn_before == 0)
+    used = np.where(tcp, payload + first_syn + fin, 0).astype(np.int64)
+    used_sorted = used[order]
+    inclusive = np.cumsum(used_sorted)
+    inclusive -= np.repeat(inclusive[starts] - used_sorted[starts], counts)  # restart per direction
+    seq = np.empty(len(key), np.int64)
+    seq[order] = isn[k_sorted] + inclusive - used_sorted
+    seq = np.where(syn, isn[key], seq)
+    # bytes the other direction sent strictly before each packet
+    span = float(cols["ts"].max() + 1.0)
+    stamp = k_sorted * span + cols["ts"][order]
+    other = key ^ 1
+    pos = np.searchsorted(stamp, other * span + cols["ts"], side="left") - 1
+    pos_ok = pos >= 0
+    seen = np.where(pos_ok & (k_sorted[np.maximum(pos, 0)] == other), inclusive[np.maximum(pos, 0)], 0)
+    ack = np.where(tcp & ((flags & ACK) != 0), isn[other] + seen, 0)
+    mask = (1 << 32) - 1
+    return np.where(tcp, seq & mask, 0), ack & mask
+
+
 def make_demo(directory, seed: int = DEFAULT_SEED) -> dict:
     """Write ``demo.pcap`` and ``demo.csv`` into ``directory`` (created); returns counts."""
     out = Path(directory)
@@ -447,9 +489,10 @@ def make_demo(directory, seed: int = DEFAULT_SEED) -> dict:
     cols, convs = generate(seed)
     rng = np.random.default_rng(seed + 1)
     ts_ns = BASE_TS * 1_000_000_000 + np.round(cols["ts"] * 1e6).astype(np.int64) * 1000
+    seq, ack = _tcp_numbers(cols, convs, rng)
     write_pcap_columns(out / "demo.pcap", ts_ns, cols["src"], cols["dst"], cols["sport"], cols["dport"],
                        cols["proto"], cols["flags"], cols["ttl"], cols["size"],
-                       ip_id=rng.integers(0, 1 << 16, len(ts_ns)))
+                       ip_id=rng.integers(0, 1 << 16, len(ts_ns)), seq=seq, ack=ack)
     rows = _label_rows(cols, convs)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -75,6 +75,33 @@ def test_dpkt_reads_the_same_packets(demo_dir):
     assert bad_sum == 0
 
 
+def test_tcp_streams_are_consistent(demo_dir):
+    """Sequence numbers advance by payload (SYN/FIN count one, retransmitted SYNs repeat the ISN)
+    and a SYN/ACK acknowledges the client's ISN + 1."""
+    streams: dict[tuple, list] = {}
+    with open(demo_dir / "demo.pcap", "rb") as fh:
+        for _, frame in dpkt.pcap.Reader(fh):
+            ip = dpkt.ethernet.Ethernet(frame).data
+            if isinstance(ip.data, dpkt.tcp.TCP):
+                t = ip.data
+                streams.setdefault((ip.src, ip.dst, t.sport, t.dport), []).append((t.seq, t.ack, t.flags, len(t.data)))
+    checked = handshakes = 0
+    for key, pkts in streams.items():
+        for a, b in zip(pkts, pkts[1:]):
+            if b[2] & dpkt.tcp.TH_SYN:
+                assert b[0] == a[0], key  # retransmission
+            else:
+                assert b[0] == (a[0] + a[3] + bool(a[2] & (dpkt.tcp.TH_SYN | dpkt.tcp.TH_FIN))) % 2**32, key
+            checked += 1
+        first = pkts[0]
+        if first[2] == dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK:
+            reverse = streams.get((key[1], key[0], key[3], key[2]))
+            if reverse and reverse[0][2] == dpkt.tcp.TH_SYN:
+                assert first[1] == (reverse[0][0] + 1) % 2**32
+                handshakes += 1
+    assert checked > 10_000 and handshakes > 300
+
+
 def test_scapy_sees_valid_transport_checksums(demo_dir):
     from scapy.all import IP, PcapReader
 
