@@ -321,3 +321,9 @@ def test_reader_option_and_options_before_the_subcommand(tmp_path):
     ok("learn", "--algorithm", "kde", "train", "--feature-file", tmp_path / "f.npz", "-o", tmp_path / "k.dat")
     comps = _manifest(tmp_path / "k.dat")["components"]
     assert comps["detector"]["name"] == "kde" and comps["reader"]["name"] == "native"
+
+
+def test_help_param_with_a_feature_lists_its_parameters_too():
+    out, _ = ok("learn", "--help-param", "--algorithm", "if", "--feature", "SAMP_NUM")
+    assert out.startswith("iforest") and "n_estimators" in out
+    assert "feature samp_num" in out and "q_samp" in out and "q_dim" in out

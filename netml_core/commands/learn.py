@@ -180,6 +180,13 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
 
         info = reg.get("detector", algorithm)
         click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
+        if o["feature"]:  # --help-param --feature NAME: that representation's parameters too
+            name, _, path = resolve_feature(o["feature"], None, None, reg)
+            if path is None:
+                click.echo("")
+                text = format_param_help(reg.component_class("feature", name), f"feature {name}")
+                lines = [ln for ln in text.splitlines() if not ln.startswith("Set with --param")]
+                click.echo("\n".join(lines + ["(--fft and --header set those two; the others keep their defaults)"]))
         return
 
     feature, feature_params, feature_file = resolve_feature(o["feature"], o["fft"], o["header"], reg)
