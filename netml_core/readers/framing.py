@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Iterator
 
-import numpy as np
 
 from ..packets import COLUMNS, PacketTable
 from .decode import decode

@@ -9,7 +9,6 @@ zstd only when the ``zstandard`` package happens to be installed.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import sys
 from dataclasses import dataclass

@@ -28,8 +28,6 @@ import logging
 import struct
 from typing import Iterator
 
-import numpy as np
-
 from netml_core.components import Reader
 from netml_core.packets import PacketTable
 from netml_core.readers.framing import packet_batches
