@@ -58,6 +58,18 @@ def test_native_reader_reads_every_packet(demo_dir):
     assert packets.ts[0] >= 1_700_000_000 and packets.ts[-1] - packets.ts[0] < 300
 
 
+@pytest.mark.parametrize("reader", ["dpkt", "scapy"])
+def test_reader_plugins_agree_with_native(demo_dir, reader):
+    from netml_core.packets import COLUMNS
+    from netml_core.registry import get_registry
+
+    native = NativeReader().read(demo_dir / "demo.pcap")
+    other = get_registry().create("reader", reader).read(str(demo_dir / "demo.pcap"))
+    assert len(other) == N_PACKETS
+    for column in COLUMNS:
+        assert np.array_equal(getattr(other, column), getattr(native, column)), column
+
+
 def test_dpkt_reads_the_same_packets(demo_dir):
     native = NativeReader().read(demo_dir / "demo.pcap")
     lengths, ttls, bad_sum = [], [], 0
