@@ -213,11 +213,25 @@ def test_feature_type_and_order_errors(workdir):
     pcap = PCAP(str(workdir / "data" / "demo.pcap"))
     with pytest.raises(NetmlError, match="pcap2flows"):
         pcap.flow2features("IAT")
+    with pytest.raises(ValueError, match="q_interval"):
+        pcap.pcap2flows(q_interval=0)
     pcap.pcap2flows()
     with pytest.raises(ValueError, match="feat_type"):
         pcap.flow2features("BYTES")
     with pytest.raises(NetmlError):
         PCAP(str(workdir / "nothing.pcap")).pcap2flows()
+
+
+def test_original_cli_style_file_objects(workdir):
+    """netml 0.x's CLI handed PCAP and label_flows open files (argparse FileType)."""
+    from netml.pparser.parser import PCAP
+
+    with open(workdir / "data" / "demo.pcap", "rb") as pcap_fh, open(workdir / "data" / "demo.csv") as csv_fh:
+        pcap = PCAP(pcap_fh, flow_ptks_thres=2, verbose=3, random_state=42)
+        pcap.pcap2flows(q_interval=0.9)
+        pcap.label_flows(label_file=csv_fh)
+        pcap.flow2features("IAT", fft=False, header=False)
+    np.testing.assert_allclose(pcap.features, np.load(REF / "IAT_features.npy"), rtol=0, atol=5e-7)
 
 
 def test_label_with_constant(workdir):

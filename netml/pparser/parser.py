@@ -48,8 +48,12 @@ FEAT_TYPES = {
 }
 
 
-class FeatureTypeError(ParameterError, ValueError):
-    """An unknown ``feat_type`` (a ValueError too, as the original raised)."""
+class CompatValueError(ParameterError, ValueError):
+    """A bad argument; a ValueError too, as netml 0.x raised, and a one-line NetmlError."""
+
+
+class FeatureTypeError(CompatValueError):
+    """An unknown ``feat_type``."""
 
 
 def timed(method):
@@ -146,7 +150,7 @@ class PCAP:
     def __init__(self, pcap_file, *, flow_ptks_thres=2, verbose=0, random_state=42, reader="native",
                  sizes="wire"):
         if sizes not in ("wire", "scapy"):
-            raise ParameterError(f"sizes must be 'wire' or 'scapy', got {sizes!r}")
+            raise CompatValueError(f"sizes must be 'wire' or 'scapy', got {sizes!r}")
         self.pcap_file = pcap_file
         self.sizes = sizes
         self.flow_ptks_thres = flow_ptks_thres
@@ -179,7 +183,7 @@ class PCAP:
         durations, as in the original. Sets ``flows``, ``interval`` (and ``q_interval``).
         """
         if not (interval and interval > 0) and not (q_interval and 0 < q_interval <= 1):
-            raise ParameterError(f"q_interval must be in (0, 1]! Current q_interval is {q_interval}.")
+            raise CompatValueError(f"q_interval must be in (0, 1]! Current q_interval is {q_interval}.")
         params = {"tcp_timeout": float(tcp_timeout), "udp_timeout": float(udp_timeout),
                   "flow_pkts_thres": int(self.flow_ptks_thres)}
         if interval and interval > 0:
