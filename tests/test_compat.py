@@ -140,6 +140,12 @@ def test_model_snippet_with_a_netml_learn_model(parsed, workdir, run_cli):
     assert len(model.predict(workdir / "data" / "demo.pcap")) == 196
     with pytest.raises(NetmlError, match="trained on 71"):
         model.predict(np.zeros((3, 12)))
+    from netml.utils.tool import dump_data, load_data
+
+    dump_data((model, history), out_file=workdir / "out" / "again.dat")  # a loaded model re-saves safely
+    model2, history2 = load_data(workdir / "out" / "again.dat")
+    assert history2 == history
+    assert np.array_equal(model2.decision_function(scope["pcap"].features), scores)
 
 
 @pytest.mark.parametrize("config,feat_type,fft,header", [

@@ -4,7 +4,8 @@ netml 0.x pickled whatever it was given, so loading a ``.dat`` file could run an
 Here ``dump_data`` writes a netml zip (the model-file container: ``manifest.json`` + ``arrays.npz``,
 never a pickle) holding what netml itself produces: numpy arrays, numbers, strings, ``None``,
 bytes, lists/tuples/dicts of these, and the detectors of ``netml.ndm`` (``OCSVM``, ``KDE``, ``IF``,
-``AE``, ``GMM``, ``PCA``: their parameters and fitted state). ``load_data`` reads:
+``AE``, ``GMM``, ``PCA``: their parameters and fitted state) and models loaded from ``netml learn``
+files. ``load_data`` reads:
 
 - files written by ``dump_data`` (tuples come back as tuples, detectors fitted);
 - model files written by ``netml learn`` -> ``(model, train_history)``, where ``model.predict(X)``
@@ -37,6 +38,7 @@ from netml_core.errors import ModelFileError, NetmlError
 DATA_KEY = "netml_data"
 _TUPLE = "__tuple__"
 _DETECTOR = "__netml_detector__"
+_PIPELINE = "__netml_pipeline__"
 
 
 class ManualDependencyError(RuntimeError):
@@ -58,6 +60,10 @@ def _to_tree(value: Any, where: str) -> Any:
 
     if isinstance(value, NetmlDetector):
         return {_DETECTOR: value._to_record()}
+    from netml.ndm.learned import LearnedModel
+
+    if isinstance(value, LearnedModel):
+        return {_PIPELINE: {role: dict(vars(rec)) for role, rec in value.pipeline.records().items()}}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             raise NetmlError(f"dump_data cannot store {where}: object arrays are not safe to load back")
@@ -71,7 +77,7 @@ def _to_tree(value: Any, where: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise NetmlError(f"dump_data cannot store {where}: dict key {k!r} is not a string")
-            if k in (_TUPLE, _DETECTOR):
+            if k in (_TUPLE, _DETECTOR, _PIPELINE):
                 raise NetmlError(f"dump_data cannot store {where}: key {k!r} is reserved")
             out[k] = _to_tree(v, f"{where}[{k!r}]")
         return out
@@ -127,6 +133,14 @@ def _from_tree(value: Any) -> Any:
             from netml.ndm.detector import NetmlDetector
 
             return NetmlDetector._from_record(value[_DETECTOR])
+        if set(value) == {_PIPELINE}:
+            from netml.ndm.learned import LearnedModel
+            from netml_core.model_file import ComponentRecord, check_plugins_installed
+            from netml_core.pipeline import Pipeline
+
+            records = {role: ComponentRecord(**rec) for role, rec in value[_PIPELINE].items()}
+            check_plugins_installed(records, "data file")
+            return LearnedModel(Pipeline.from_records(records))
         return {k: _from_tree(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_tree(v) for v in value]
