@@ -72,6 +72,16 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
                     f" (dropped: {dropped})" if dropped else "")
 
 
+def read_whole(batches: Iterable[PacketTable]) -> PacketTable:
+    """One table from a reader's batches, without copying when there is only one."""
+    tables = list(batches)
+    return tables[0] if len(tables) == 1 else PacketTable.concat(tables)
+
+
+#: ``max_packets`` for ``read()``: never cut, so the columns are assembled exactly once
+UNBOUNDED = 1 << 62
+
+
 def _rows(table: PacketTable, index) -> PacketTable:
     """Rows of ``table`` without its counters (they were already handed out)."""
     cols = {name: getattr(table, name)[index] for name in COLUMNS}

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from ..components import Reader
 from ..packets import PacketTable
-from .framing import packet_batches
+from .framing import UNBOUNDED, packet_batches, read_whole
 from .pcap import PcapFramer
 from .pcapng import PcapngFramer
 from .prefetch import background
@@ -28,6 +28,9 @@ class NativeReader(Reader):
     def __init__(self, chunk_mib: float = 8, prefetch: bool = True) -> None:
         self.chunk_mib = chunk_mib
         self.prefetch = prefetch
+
+    def read(self, source) -> PacketTable:
+        return read_whole(self.iter_batches(source, UNBOUNDED))
 
     def iter_batches(self, source, max_packets: int = 1_000_000) -> Iterator[PacketTable]:
         chunk = max(1 << 16, int(float(self.chunk_mib) * (1 << 20)))

@@ -64,7 +64,8 @@ class PcapFramer:
         e = self.endian
         unpack_caplen = struct.Struct(e + "8xI").unpack_from  # caplen sits 8 bytes into a record header
         cap_limit = max(MAX_SNAPLEN, min(self.snaplen, HARD_CAPLEN))
-        hdr_dtype = np.dtype([("sec", e + "u4"), ("frac", e + "u4"), ("caplen", e + "u4"), ("len", e + "u4")])
+        hdr_dtype = np.dtype({"names": ["sec", "frac", "caplen", "len"], "formats": [e + "u4"] * 4,
+                              "offsets": [0, 4, 8, 12], "itemsize": 16 + HEAD_BYTES})
         frac_limit = 1_000_000_000 if self.nano else 1_000_000
         frac_scale = 1 if self.nano else 1000
         carry = b""
@@ -114,9 +115,8 @@ class PcapFramer:
         if not offs:
             return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5))), 0, absurd
         o = np.fromiter(offs, np.int64, len(offs))
-        both = gather(arr, o, 16 + HEAD_BYTES)  # record header and the packet's first bytes at once
-        hdr = np.ascontiguousarray(both[:, :16]).view(hdr_dtype).reshape(-1)
-        head = both[:, 16:]
+        head = gather(arr, o, 16 + HEAD_BYTES)  # record header and the packet's first bytes at once
+        hdr = head.view(hdr_dtype).reshape(-1)  # header fields as strided views, no copy
         caplen = hdr["caplen"].astype(np.int64)
         bad = caplen > cap_limit
         if bad.any():
@@ -139,6 +139,7 @@ class PcapFramer:
             np.full(len(o), self.linktype, np.int64),
             sec * 1_000_000_000 + frac * frac_scale,
             head=head,
+            head_shift=16,
         )
         bad = int(np.count_nonzero(frac >= frac_limit))
         if bad:

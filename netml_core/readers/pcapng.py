@@ -283,8 +283,10 @@ class PcapngFramer:
                     damage.append("simple packet block before any interface description: dropped")
                     continue
                 self.spb_records += len(sp)
+                spb_head = np.zeros((len(sp), 28 + HEAD_BYTES), np.uint8)  # same layout as packet blocks
+                spb_head[:, 28:] = gather(arr, sp[:, 1], HEAD_BYTES)
                 parts.append((sp[:, 0], sp[:, 1], sp[:, 2], sp[:, 3], np.full(len(sp), lt, np.int64),
-                              np.full(len(sp), -1, np.int64), gather(arr, sp[:, 1], HEAD_BYTES)))
+                              np.full(len(sp), -1, np.int64), spb_head))
         if not parts:
             return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)), skipped=skipped, damage=damage)
         if len(parts) == 1:
@@ -299,7 +301,8 @@ class PcapngFramer:
             ts = self._fill_spb_ts(ts, missing)
         if len(ts):
             self.last_ts = int(ts[-1])
-        return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage, head=head)
+        return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage,
+                           head=head, head_shift=28)
 
     def _fill_spb_ts(self, ts: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """Forward-fill SPB timestamps from the previous packet; leading ones from the next."""
@@ -320,11 +323,10 @@ class PcapngFramer:
 
     def _packet_blocks(self, arr, o, e, ifaces, skipped, damage):
         """EPBs and obsolete PBs of one section, all at once."""
-        dt = np.dtype([("type", e + "u4"), ("len", e + "u4"), ("ifid", e + "u4"), ("hi", e + "u4"),
-                       ("lo", e + "u4"), ("caplen", e + "u4"), ("wire", e + "u4")])
-        both = gather(arr, o, 28 + HEAD_BYTES)  # block header and the packet's first bytes at once
-        h = np.ascontiguousarray(both[:, :28]).view(dt).reshape(-1)
-        head = both[:, 28:]
+        dt = np.dtype({"names": ["type", "len", "ifid", "hi", "lo", "caplen", "wire"], "formats": [e + "u4"] * 7,
+                       "offsets": [0, 4, 8, 12, 16, 20, 24], "itemsize": 28 + HEAD_BYTES})
+        head = gather(arr, o, 28 + HEAD_BYTES)  # block header and the packet's first bytes at once
+        h = head.view(dt).reshape(-1)  # header fields as strided views, no copy
         blen = h["len"].astype(np.int64)
         ifid = h["ifid"].astype(np.int64)
         pb = h["type"] == PB

@@ -30,8 +30,10 @@ class RecordBatch:
     ts_ns: np.ndarray  # int64
     skipped: dict[str, int] = field(default_factory=dict)
     damage: list[str] = field(default_factory=list)
-    #: optional ``(n, HEAD_BYTES)`` first bytes of each record, when the framer gathered them anyway
+    #: optional C-contiguous ``(n, width)`` bytes per record, gathered by the framer anyway; the
+    #: packet's first ``HEAD_BYTES`` bytes start at column ``head_shift`` (after the record header)
     head: np.ndarray | None = None
+    head_shift: int = 0
 
     def __len__(self) -> int:
         return len(self.data_off)

@@ -30,7 +30,7 @@ import numpy as np
 
 from netml_core.components import Reader
 from netml_core.packets import PacketTable
-from netml_core.readers.framing import packet_batches
+from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
 from netml_core.readers.pcapng import MAX_BLOCK, Interface, ticks_to_ns
 from netml_core.readers.records import RecordBatch, add_count
@@ -46,6 +46,9 @@ class DpktReader(Reader):
 
     def __init__(self, batch_records: int = 65536) -> None:
         self.batch_records = batch_records
+
+    def read(self, source) -> PacketTable:
+        return read_whole(self.iter_batches(source, UNBOUNDED))
 
     def iter_batches(self, source, max_packets: int = 1_000_000) -> Iterator[PacketTable]:
         with open_capture(source) as cap:
