@@ -7,8 +7,7 @@ import json
 import os
 import pickle
 import textwrap
-import warnings
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +154,6 @@ def test_model_snippet_with_a_netml_learn_model(parsed, workdir, run_cli):
     ("IAT_header", "IAT", False, True),
 ])
 def test_every_feature_type_matches_the_original(parsed, config, feat_type, fft, header):
-    from netml.pparser.parser import PCAP
-
     ref = np.load(_need(REF / f"{config}_features.npy"))
     pcap = parsed[0]["pcap"]
     pcap.flow2features(feat_type, fft=fft, header=header)

@@ -89,7 +89,7 @@ class NetmlDetector:
         import netml.ndm.iforest  # noqa: F401
         import netml.ndm.kde  # noqa: F401
         import netml.ndm.ocsvm  # noqa: F401
-        import netml.ndm.pca  # noqa: F401
+        import netml.ndm.pca  # noqa: F401 - imported for its class registration
 
         cls = FACADES.get(rec.get("class", ""))
         if cls is None:
