@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Iterator
 
-
 from ..packets import COLUMNS, PacketTable
 from .decode import decode
 from .records import RecordBatch
 
 log = logging.getLogger("netml.readers")
+
+#: ``skipped`` reasons that come from damaged framing (the decoder's reasons are normal traffic)
+FRAMING_DROPS = ("cut_record", "absurd_caplen", "bad_block", "no_interface", "bad_timestamp", "spb_unsupported")
 
 
 def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str, fmt,
@@ -67,7 +69,7 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
         yield stamp(PacketTable.empty())
     if damage_seen:
         dropped = ", ".join(f"{v} {k}" for k, v in sorted(skipped_total.items())
-                            if k in ("cut_record", "absurd_caplen", "bad_block", "no_interface"))
+                            if k in FRAMING_DROPS)
         log.warning("%s: damaged capture: %s%s", source, "; ".join(damage_seen),
                     f" (dropped: {dropped})" if dropped else "")
 
