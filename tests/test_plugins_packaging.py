@@ -101,3 +101,19 @@ def test_every_environment_variable_is_documented():
     assert {"NETML_LOAD_PLUGINS", "NETML_DISABLE_PLUGINS", "NETML_TRACE_PLUGINS", "NETML_DEBUG"} <= used
     env_section = README.split("\n## Environment variables", 1)[1].split("\n## ", 1)[0]
     assert not [v for v in sorted(used) if f"`{v}`" not in env_section]
+
+
+def test_readme_plugin_walkthrough_matches_the_example():
+    example = REPO / "examples" / "plugins" / "netml-detector-zscore"
+    section = README.split("\n## Writing a plugin", 1)[1].split("\n## ", 1)[0]
+    toml_block, py_block = re.findall(r"```(?:toml|python)\n(.*?)```", section, re.S)[:2]
+    shown = tomllib.loads(toml_block)
+    real = tomllib.loads((example / "pyproject.toml").read_text())
+    for key in ("name", "version", "dependencies", "entry-points"):
+        assert shown["project"][key] == real["project"][key], key
+    assert shown["tool"] == real["tool"]
+    def squeeze(text: str) -> str:  # blank-line runs differ between a README and PEP 8
+        return re.sub(r"\n\s*\n+", "\n\n", text.strip())
+
+    init = (example / "netml_detector_zscore" / "__init__.py").read_text()
+    assert squeeze(py_block) in squeeze(init)
