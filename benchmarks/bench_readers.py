@@ -53,6 +53,12 @@ elif kind == "scapy_dissect":  # what the original netml did per packet
     for p in PcapReader(path):
         n += 1
         if n >= int(arg): break
+elif kind == "dpkt_iter":  # dpkt's own Reader iteration: framing only, no decoding
+    import dpkt
+    n = kept = 0
+    with open(path, "rb") as f:
+        for ts, buf in dpkt.pcap.Reader(f):
+            n += 1
 elif kind == "dpkt_loop":  # a typical dpkt decode loop
     import dpkt
     n = kept = 0
@@ -104,6 +110,7 @@ def main() -> None:
     if not only:
         cases.append(("scapy RawPcapReader, framing only", "scapy_raw", paths["pcap"], str(a.packets * 2), 1))
         cases.append(("scapy dissection (20,000 packets)", "scapy_dissect", paths["pcap"], "20000", 1))
+        cases.append(("dpkt pcap.Reader, framing only", "dpkt_iter", paths["pcap"], "0", 1))
         cases.append(("dpkt decode loop (200,000 packets)", "dpkt_loop", paths["pcap"], "200000", 1))
     print(f"{'case':40} {'records':>9} {'seconds':>8} {'records/s':>11} {'cpu s':>6} {'rec/cpu-s':>10} "
           f"{'peak RSS':>9} {'RSS/file':>8}")

@@ -51,6 +51,10 @@ class Prefixed:
     def readable(self) -> bool:
         return True
 
+    def unwrap(self):
+        """The underlying stream once the sniffed prefix has been consumed (fewer Python layers)."""
+        return self if self._prefix else self._stream
+
 
 def _read_all(stream) -> bytes:
     parts = []

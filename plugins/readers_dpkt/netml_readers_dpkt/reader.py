@@ -104,11 +104,14 @@ class _PcapWalk:
         cap_limit = max(MAX_SNAPLEN, min(fh.snaplen, HARD_CAPLEN))
         scale, limit = (1, 10**9) if nano else (1000, 10**6)
         hlen = ph.__hdr_len__
-        read = self.stream.read
+        stream = self.stream.unwrap() if hasattr(self.stream, "unwrap") else self.stream
+        read = stream.read
         pos = 24
         bad_frac = 0
         while True:
-            raw = read_exactly(self.stream, hlen)
+            raw = read(hlen)
+            if len(raw) < hlen:
+                raw += read_exactly(stream, hlen - len(raw)) if raw else b""
             if not raw:
                 break
             if len(raw) < hlen:
@@ -123,7 +126,7 @@ class _PcapWalk:
                 break
             data = read(hdr.caplen) if hdr.caplen else b""
             if len(data) < hdr.caplen:
-                data += read_exactly(self.stream, hdr.caplen - len(data))
+                data += read_exactly(stream, hdr.caplen - len(data))
             if len(data) < hdr.caplen:  # dpkt's Reader would yield this short record as a packet
                 add_count(out.skipped, "cut_record")
                 out.damage.append(f"file ends inside a record at byte {pos} ({len(data)} of {hdr.caplen} "
