@@ -103,6 +103,10 @@ class ScapyReader(Reader):
                 data, meta = reader._read_packet(size=SCAPY_MAX_READ)
             except EOFError:
                 break
+            except Exception as exc:  # noqa: BLE001 - scapy raises Scapy_Exception/struct.error on bad bytes
+                damage.append(f"scapy stopped reading: {exc}")
+                cut = True
+                break
             if meta.caplen > cap_limit:
                 add_count(skipped, "absurd_caplen")
                 damage.append(f"record {len(pkts) + 1} claims {meta.caplen} captured bytes (more than {cap_limit}): "
@@ -152,6 +156,9 @@ class ScapyReader(Reader):
             try:
                 data, meta = reader._read_packet(size=1 << 30)
             except EOFError:
+                break
+            except Exception as exc:  # noqa: BLE001 - scapy raises Scapy_Exception/struct.error on bad bytes
+                damage.append(f"scapy stopped reading: {exc}")
                 break
             if meta.tshigh is None:  # Simple Packet Block: no timestamp
                 spb_total += 1
