@@ -13,21 +13,16 @@ from ..packets import PacketTable
 from .framing import UNBOUNDED, packet_batches, read_whole
 from .pcap import PcapFramer
 from .pcapng import PcapngFramer
-from .prefetch import background
 from .source import open_capture
 
 
 class NativeReader(Reader):
     """pcap/pcapng framing in Python, header decoding vectorised in numpy (no dependency)."""
 
-    param_docs = {
-        "chunk_mib": "bytes read from the capture at a time, in MiB (bounds memory)",
-        "prefetch": "frame the next chunks in a background thread while decoding (uses a second core)",
-    }
+    param_docs = {"chunk_mib": "bytes read from the capture at a time, in MiB (bounds memory)"}
 
-    def __init__(self, chunk_mib: float = 8, prefetch: bool = True) -> None:
+    def __init__(self, chunk_mib: float = 8) -> None:
         self.chunk_mib = chunk_mib
-        self.prefetch = prefetch
 
     def read(self, source) -> PacketTable:
         return read_whole(self.iter_batches(source, UNBOUNDED))
@@ -42,5 +37,4 @@ class NativeReader(Reader):
                 spb = "+spb" if getattr(framer, "spb_records", 0) else ""
                 return framer.format + spb + suffix
 
-            records = background(framer.batches()) if self.prefetch else framer.batches()
-            yield from packet_batches(records, max_packets, cap.name, fmt, cap.stream_damage)
+            yield from packet_batches(framer.batches(), max_packets, cap.name, fmt, cap.stream_damage)
