@@ -72,9 +72,10 @@ class _Batcher:
         self.skipped: dict[str, int] = {}
         self.damage: list[str] = []
 
-    def take(self) -> RecordBatch:
-        rb = RecordBatch.from_packets(self.pkts, self.wire, self.linktype, self.ts,
-                                      skipped=self.skipped, damage=self.damage)
+    def take(self, linktype: int | None = None) -> RecordBatch:
+        """The records so far as a batch; ``linktype`` when all share one (classic pcap)."""
+        lt = self.linktype if linktype is None else linktype
+        rb = RecordBatch.from_packets(self.pkts, self.wire, lt, self.ts, skipped=self.skipped, damage=self.damage)
         self.reset()
         return rb
 
@@ -108,6 +109,7 @@ class _PcapWalk:
         read = stream.read
         pos = 24
         bad_frac = 0
+        pkts_append, wire_append, ts_append = out.pkts.append, out.wire.append, out.ts.append
         while True:
             raw = read(hlen)
             if len(raw) < hlen:
@@ -119,33 +121,35 @@ class _PcapWalk:
                 out.damage.append(f"file ends inside a record header at byte {pos}: dropped")
                 break
             hdr = ph(raw)
-            if hdr.caplen > cap_limit:
+            caplen = hdr.caplen  # dpkt fields are looked up dynamically: read each once
+            if caplen > cap_limit:
                 add_count(out.skipped, "absurd_caplen")
-                out.damage.append(f"record at byte {pos} claims {hdr.caplen} captured bytes "
+                out.damage.append(f"record at byte {pos} claims {caplen} captured bytes "
                                   f"(more than {cap_limit}): reading stopped there")
                 break
-            data = read(hdr.caplen) if hdr.caplen else b""
-            if len(data) < hdr.caplen:
-                data += read_exactly(stream, hdr.caplen - len(data))
-            if len(data) < hdr.caplen:  # dpkt's Reader would yield this short record as a packet
+            data = read(caplen) if caplen else b""
+            if len(data) < caplen:
+                data += read_exactly(stream, caplen - len(data))
+            if len(data) < caplen:  # dpkt's Reader would yield this short record as a packet
                 add_count(out.skipped, "cut_record")
-                out.damage.append(f"file ends inside a record at byte {pos} ({len(data)} of {hdr.caplen} "
+                out.damage.append(f"file ends inside a record at byte {pos} ({len(data)} of {caplen} "
                                   "bytes present): that record is dropped")
                 break
-            pos += hlen + hdr.caplen
-            if hdr.tv_usec >= limit:
+            pos += hlen + caplen
+            frac = hdr.tv_usec
+            if frac >= limit:
                 bad_frac += 1
-            out.pkts.append(data)
-            out.wire.append(hdr.len)
-            out.linktype.append(linktype)
-            out.ts.append(hdr.tv_sec * 1_000_000_000 + hdr.tv_usec * scale)
+            pkts_append(data)
+            wire_append(hdr.len)
+            ts_append(hdr.tv_sec * 1_000_000_000 + frac * scale)
             if len(out.pkts) >= size:
-                yield out.take()
+                yield out.take(linktype)
+                pkts_append, wire_append, ts_append = out.pkts.append, out.wire.append, out.ts.append
         if bad_frac:
             unit = "nanosecond" if nano else "microsecond"
             out.damage.append(f"{bad_frac} record(s) have a {unit} field >= {limit} (out of range): "
                               "kept, carried into the seconds")
-        yield out.take()
+        yield out.take(linktype)
 
 
 class _PcapngWalk:
@@ -162,8 +166,10 @@ class _PcapngWalk:
         ifaces: list[Interface] = []
         pos = 0
         spb = 0
+        src = self.stream
         while True:
-            hdr = read_exactly(self.stream, 8)
+            hdr = read_exactly(src, 8)
+            src = src.unwrap() if hasattr(src, "unwrap") else src  # the sniffed prefix is consumed now
             if not hdr:
                 break
             if len(hdr) < 8:
@@ -171,7 +177,7 @@ class _PcapngWalk:
                 out.damage.append(f"file ends inside a block header at byte {pos}: dropped")
                 break
             if hdr[:4] == self.SHB_BYTES:
-                bom = read_exactly(self.stream, 4)
+                bom = read_exactly(src, 4)
                 if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                     out.damage.append(f"section header at byte {pos} has no valid byte-order magic: reading stopped")
                     break
@@ -180,7 +186,7 @@ class _PcapngWalk:
                 if blen < 28 or blen & 3 or blen > MAX_BLOCK:
                     out.damage.append(f"section header at byte {pos} has an impossible length {blen}: reading stopped")
                     break
-                body = read_exactly(self.stream, blen - 12)
+                body = read_exactly(src, blen - 12)
                 if len(body) < blen - 12:
                     add_count(out.skipped, "cut_record")
                     out.damage.append(f"file ends inside the section header at byte {pos}")
@@ -202,7 +208,7 @@ class _PcapngWalk:
                 add_count(out.skipped, "bad_block")
                 out.damage.append(f"block of type {btype:#x} at byte {pos} has an impossible length {blen}: reading stopped")
                 break
-            body = read_exactly(self.stream, blen - 8)
+            body = read_exactly(src, blen - 8)
             if len(body) < blen - 8:
                 add_count(out.skipped, "cut_record")
                 out.damage.append(f"file ends inside a block at byte {pos} ({len(body) + 8} of {blen} bytes present): "
@@ -215,26 +221,26 @@ class _PcapngWalk:
                         blk = (P.EnhancedPacketBlockLE if le else P.EnhancedPacketBlock)(buf)
                     else:
                         blk = (P.PacketBlockLE if le else P.PacketBlock)(buf)
-                    if blk.iface_id >= len(ifaces):
+                    iface_id, caplen = blk.iface_id, blk.caplen  # dpkt fields are dynamic lookups
+                    if iface_id >= len(ifaces):
                         add_count(out.skipped, "no_interface")
                         out.damage.append("packet block(s) naming an interface the section never described: dropped")
-                    elif blk.caplen > blen - 32:
+                    elif caplen > blen - 32:
                         add_count(out.skipped, "bad_block")
                         out.damage.append("packet block(s) claiming more captured bytes than the block holds: dropped")
                     else:
-                        iface = ifaces[blk.iface_id]
-                        ticks = (blk.ts_high << 32) | blk.ts_low
-                        ns, ok = ticks_to_ns(np.array([ticks], np.uint64), iface)
-                        if not ok[0]:
+                        iface = ifaces[iface_id]
+                        ns = _to_ns((blk.ts_high << 32) | blk.ts_low, iface)
+                        if ns is None:
                             add_count(out.skipped, "bad_timestamp")
                             out.damage.append("packet(s) with a timestamp after the year 2262 (not representable "
                                               "in int64 nanoseconds): dropped")
                             pos += blen
                             continue
-                        out.pkts.append(blk.pkt_data[: blk.caplen])
+                        out.pkts.append(blk.pkt_data[:caplen])
                         out.wire.append(blk.pkt_len)
                         out.linktype.append(iface.linktype)
-                        out.ts.append(int(ns[0]))
+                        out.ts.append(ns)
                 elif btype == P.PCAPNG_BT_IDB:
                     idb = (P.InterfaceDescriptionBlockLE if le else P.InterfaceDescriptionBlock)(buf)
                     iface = Interface(idb.linktype, idb.snaplen)
@@ -257,6 +263,16 @@ class _PcapngWalk:
             add_count(out.skipped, "spb_unsupported", spb)
             out.damage.append(f"dpkt has no Simple Packet Block support: {spb} SPB packet(s) not read")
         yield out.take()
+
+
+def _to_ns(ticks: int, iface: Interface) -> int | None:
+    """One timestamp in integer nanoseconds, or None past the year 2262 (as the native reader)."""
+    v = iface.tsresol & 0x7F
+    if not iface.tsresol & 0x80 and v <= 9:  # the usual 10^-n: exact integer arithmetic
+        ns = ticks * 10 ** (9 - v) + iface.tsoffset * 1_000_000_000
+        return ns if -(2**63) < ns < 2**63 - 1_000_000_000 else None
+    ns, ok = ticks_to_ns(np.array([ticks], np.uint64), iface)
+    return int(ns[0]) if ok[0] else None
 
 
 class _Replay:
