@@ -33,7 +33,7 @@ from netml_core.packets import PacketTable
 from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
 from netml_core.readers.records import RecordBatch, add_count
-from netml_core.readers.source import Prefixed, read_exactly, open_capture
+from netml_core.readers.source import open_capture, read_exactly
 
 NS = 1_000_000_000
 #: scapy reads at most this much of a record (MTU * 4) and skips the rest
@@ -88,7 +88,7 @@ class ScapyReader(Reader):
         if major != 2:  # scapy reads it anyway; libpcap refuses it
             yield RecordBatch.empty(damage=[f"unsupported pcap version {major}.{minor}: no record read"])
             return
-        watch = _ShortReads(Prefixed(head, stream))
+        watch = _ShortReads(stream.unwrap(), prefix=head)  # scapy reads the header again itself
         reader = RawPcapReader(watch)
         nano = bool(getattr(reader, "nano", False))
         state["format"] = "pcap-ns" if nano else "pcap"
@@ -139,7 +139,8 @@ class ScapyReader(Reader):
     # -- pcapng ----------------------------------------------------------------------------------
     def _pcapng(self, stream, RawPcapNgReader, state) -> Iterator[RecordBatch]:
         size = max(1, int(self.batch_records))
-        counter = _ShortReads(stream)
+        magic = read_exactly(stream, 4)
+        counter = _ShortReads(stream.unwrap(), prefix=magic)
         try:
             reader = _fixed_ng_reader(RawPcapNgReader)(counter)
         except (EOFError, struct.error, ValueError) as exc:
@@ -258,16 +259,21 @@ def _fixed_ng_reader(RawPcapNgReader):
 
 
 class _ShortReads:
-    """Passes reads through to scapy, noting a short read (the file ends inside a header or block)."""
+    """The stream scapy reads: ``prefix`` (bytes already sniffed) first, then the raw stream, noting
+    a short read (the file ends inside a header or block: scapy itself stops silently)."""
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
+    def __init__(self, stream, prefix: bytes = b"") -> None:
+        self._prefix = prefix
+        self._raw = stream.read
         self.truncated = False
         self.name = "<stream>"
 
     def read(self, n: int = -1) -> bytes:
-        data = read_exactly(self.stream, n) if n is not None and n >= 0 else self.stream.read()
-        if n is not None and 0 < len(data) < n:
+        if self._prefix:
+            head, self._prefix = self._prefix[:n], self._prefix[n:]
+            return head + (self.read(n - len(head)) if len(head) < n else b"")
+        data = self._raw(n)
+        if 0 < len(data) < n:
             self.truncated = True
         return data
 
