@@ -135,3 +135,21 @@ def test_unknown_algorithm_lists_the_installed_ones_and_exits_nonzero(run_cli, s
     assert res.stderr == f"netml: error: unknown algorithm 'ocsvn'; installed: {installed}\n"
     assert {"ocsvm", "kde", "iforest", "ae", "gmm", "pca"} <= set(get_registry().names("detector"))
     assert not model.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("env, expect", [
+    ({"NETML_LOAD_PLUGINS": "core,models_ocsvm"}, ["core", "models_ocsvm"]),
+    ({"NETML_DISABLE_PLUGINS": "models_ocsvm,readers_scapy"}, None),
+])
+def test_plugin_environment_variables_reach_the_cli(env, expect):
+    import os
+
+    res = subprocess.run([sys.executable, "-c", "from netml_core.cli import run; run()", "plugins", "list", "--json"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    names = sorted(r["plugin"] for r in json.loads(res.stdout))
+    if expect is not None:
+        assert names == expect
+    else:
+        assert "core" in names and "models_ocsvm" not in names and "readers_scapy" not in names
+        assert set(builtin_entry_points()) - {"models_ocsvm", "readers_scapy"} <= set(names)
