@@ -44,7 +44,7 @@ elif kind == "batches":  # bounded memory: count, keep nothing
     for b in get_registry().create("reader", "native").iter_batches(path, int(arg)):
         n += b.records; kept += len(b)
 elif kind == "scapy_raw":  # scapy's own fastest iteration: framing only
-    from scapy.utils import RawPcapReader
+    from scapy.utils import RawPcapReader  # returns a RawPcapNgReader for pcapng
     n = kept = 0
     limit = int(arg)
     for data, meta in RawPcapReader(path):
@@ -60,7 +60,7 @@ elif kind == "dpkt_iter":  # dpkt's own Reader iteration: framing only, no decod
     import dpkt
     n = kept = 0
     with open(path, "rb") as f:
-        for ts, buf in dpkt.pcap.Reader(f):
+        for ts, buf in (dpkt.pcapng.Reader(f) if path.endswith("ng") else dpkt.pcap.Reader(f)):
             n += 1
 elif kind == "dpkt_loop":  # a typical dpkt decode loop
     import dpkt
@@ -112,8 +112,10 @@ def main() -> None:
         cases.append(("native pcap iter_batches(100000)", "batches", paths["pcap"], "100000", a.runs))
     if not only:
         cases.append(("scapy RawPcapReader, framing only", "scapy_raw", paths["pcap"], str(a.packets * 2), 1))
+        cases.append(("scapy RawPcapNgReader, framing only", "scapy_raw", paths["pcapng"], str(a.packets * 2), 1))
         cases.append(("scapy dissection (20,000 packets)", "scapy_dissect", paths["pcap"], "20000", 1))
         cases.append(("dpkt pcap.Reader, framing only", "dpkt_iter", paths["pcap"], "0", 1))
+        cases.append(("dpkt pcapng.Reader, framing only", "dpkt_iter", paths["pcapng"], "0", 1))
         cases.append(("dpkt decode loop (200,000 packets)", "dpkt_loop", paths["pcap"], "200000", 1))
     print(f"{'case':40} {'records':>9} {'seconds':>8} {'records/s':>11} {'cpu s':>6} {'rec/cpu-s':>10} "
           f"{'peak RSS':>9} {'RSS/file':>8}")
