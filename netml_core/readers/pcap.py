@@ -145,6 +145,6 @@ class PcapFramer:
         if bad:
             unit = "nanosecond" if self.nano else "microsecond"
             batch.damage.append(
-                f"{bad} record(s) have a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
+                f"record(s) with a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
             )
         return batch, stop, absurd

@@ -147,7 +147,7 @@ class _PcapWalk:
                 pkts_append, wire_append, ts_append = out.pkts.append, out.wire.append, out.ts.append
         if bad_frac:
             unit = "nanosecond" if nano else "microsecond"
-            out.damage.append(f"{bad_frac} record(s) have a {unit} field >= {limit} (out of range): "
+            out.damage.append(f"record(s) with a {unit} field >= {limit} (out of range): "
                               "kept, carried into the seconds")
         yield out.take(linktype)
 

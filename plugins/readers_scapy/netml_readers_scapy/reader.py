@@ -129,7 +129,7 @@ class ScapyReader(Reader):
                 pkts, wire, ts, damage, skipped = [], [], [], [], {}
         if bad_frac:
             unit = "nanosecond" if nano else "microsecond"
-            damage.append(f"{bad_frac} record(s) have a {unit} field >= {limit} (out of range): "
+            damage.append(f"record(s) with a {unit} field >= {limit} (out of range): "
                           "kept, carried into the seconds")
         if watch.truncated and not cut:  # scapy stops silently on a cut record header
             add_count(skipped, "cut_record")
