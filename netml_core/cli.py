@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:
-        completing = "_NETML_COMPLETE" in os.environ  # shell completion should offer plugin commands too
-        if completing or (argv and argv[0] not in ("plugins", "--version", "--help", "-h")):
+        # plugin commands are needed everywhere except the two paths that must stay fast;
+        # help and shell completion list them too
+        if not argv or argv[0] not in ("plugins", "--version"):
             _extend_from_plugins()
         rv = cli.main(args=argv, prog_name="netml", standalone_mode=False)
         return rv if isinstance(rv, int) else 0

@@ -158,6 +158,8 @@ def test_hook_register_commands(fake_plugins, run_cli):
     fake_plugins("all", ENTRY, extra_modules={"netml_fake_all_impl": IMPL})
     res = run_cli("hello", "world")
     assert (res.exit_code, res.stdout, res.stderr) == (0, "hello world from a plugin\n", "")
+    listed = run_cli("--help").stdout.split("Commands:", 1)[1]
+    assert re.search(r"^  hello\s+Say hello \(from a plugin\)\.$", listed, re.M)
     assert "netml_fake_all_impl" not in __import__("sys").modules  # a command needs no component code
 
 
