@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import NetmlError
 from .flowtable import FlowTable
 
@@ -97,20 +97,8 @@ def write_features(path, features, labels=None, flows: FlowTable | dict | None =
             if len(v) != n:
                 raise FeaturesFileError(f"{len(v)} flow keys ({k}) for {n} feature rows")
             arrays[k] = v
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".netml-features-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise FeaturesFileError(f"cannot write features file {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise FeaturesFileError(f"cannot write features file {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path, what="features file", error=FeaturesFileError) as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def read_features(path) -> FeaturesData:

@@ -21,7 +21,6 @@ import datetime as _dt
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import ModelFileError
 
 FORMAT = "netml-model"
@@ -157,31 +157,12 @@ def write_model(path: str | os.PathLike, components: dict[str, ComponentRecord],
     np.savez(npz, **enc.arrays)
 
     target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelFileError(f"cannot create folder {target.parent}: {exc.strerror or exc}") from None
-    tmp_name = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(MANIFEST, manifest_bytes)
-                zf.writestr(ARRAYS, npz.getvalue())
-                for entry, data in enc.blobs.items():
-                    zf.writestr(entry, data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-        tmp_name = None
-    except OSError as exc:
-        raise ModelFileError(f"cannot write model file {target}: {exc.strerror or exc}") from None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
+    with atomic_output(target, what="model file", error=ModelFileError, make_parents=True) as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(MANIFEST, manifest_bytes)
+            zf.writestr(ARRAYS, npz.getvalue())
+            for entry, data in enc.blobs.items():
+                zf.writestr(entry, data)
     return target
 
 

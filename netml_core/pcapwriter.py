@@ -11,13 +11,11 @@ Units: timestamps are integer nanoseconds since the epoch; lengths are bytes on 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 
-from .errors import NetmlError
+from .atomic import atomic_output
 
 LINKTYPE_ETHERNET = 1
 MAGIC_USEC = 0xA1B2C3D4
@@ -51,32 +49,11 @@ def _record_headers(ts_ns: np.ndarray, caplen: np.ndarray, wire_len: np.ndarray,
     return rec
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def atomic_write(path, chunks: Sequence) -> None:
-    """Write ``chunks`` (bytes or uint8 arrays) to ``path`` via a temp file and ``os.replace``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".netml-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise NetmlError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in chunks:
-                fh.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``chunks`` (bytes or uint8 arrays) to ``path`` atomically."""
+    with atomic_output(path, what="file") as fh:
+        for chunk in chunks:
+            fh.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
 
 
 def write_pcap_frames(path, ts_ns, frames: Sequence[bytes], *, linktype: int = LINKTYPE_ETHERNET,

@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ..errors import NetmlError, ParameterError, UnknownComponentError
+from ..atomic import atomic_write
+from ..errors import NetmlError, UnknownComponentError
 from ..packets import words_to_ip
 
 DEFAULT_FEATURE = "iat"
@@ -457,26 +457,12 @@ def _print_table(m: dict, labelled: bool) -> None:
         click.echo(f"{'recall':<16}{_fmt(m['recall']):>8}")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores, threshold,
                   y_test, test_scores) -> None:
     out = Path(folder)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+        atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["capture", "src", "sport", "dst", "dport", "proto", "start", "end", "split", "label",
@@ -490,7 +476,7 @@ def _write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores
                         repr(float(flows_info["first_ts"][i])), repr(float(flows_info["last_ts"][i])),
                         split[i], "" if y is None else int(y[i]), repr(float(scores[i])),
                         int(scores[i] > threshold)])
-        _atomic_write(out / "scores.csv", buf.getvalue().encode())
+        atomic_write(out / "scores.csv", buf.getvalue().encode())
     except OSError as exc:
         raise NetmlError(f"cannot write report to {out}: {exc.strerror or exc}") from None
     if y_test is not None and len(y_test) and metrics.get("roc_auc") is not None:
@@ -521,4 +507,4 @@ def _plot_roc(path: Path, y_test, test_scores, metrics: dict) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
