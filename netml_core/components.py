@@ -137,6 +137,8 @@ class Detector(Component):
     """
 
     contamination: float = 0.1
+    #: scaler applied before this detector when ``--scaler`` is not given (see netml_core.scaling)
+    default_scaler: ClassVar[str] = "standard"
 
     def fit(self, X: np.ndarray) -> "Detector":
         X = _as_matrix(X)

@@ -103,7 +103,7 @@ class Pipeline:
     """A reader, flow splitter, feature, scaler and detector, each given by name and parameters.
 
     ``detector=None`` builds the front half only (``netml learn extract``). The scaler defaults to
-    the detector's documented choice in ``netml_core.scaling.DEFAULT_SCALER``.
+    the detector class's ``default_scaler``.
     """
 
     def __init__(
@@ -364,7 +364,7 @@ class Pipeline:
 
 # -- helpers ------------------------------------------------------------------------------------
 def default_scaler(detector_name: str) -> str:
-    """The detector's documented default scaler (``netml_core.scaling.DEFAULT_SCALER``)."""
+    """The detector class's ``default_scaler`` (see ``netml_core.scaling``)."""
     from .scaling import default_scaler_for
 
     return default_scaler_for(detector_name)

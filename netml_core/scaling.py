@@ -4,7 +4,8 @@ A scaler is fitted on the training matrix at ``netml learn`` time and saved with
 ``netml classify`` applies exactly the training statistics to a new capture. Scalers are plain numpy
 (no scikit-learn needed in the core); their state is two float64 arrays.
 
-Per-detector defaults (``DEFAULT_SCALER``), and why:
+Each detector class names its default in ``default_scaler`` (a third-party plugin sets its own);
+the built-ins choose, and why:
 
 - ``ocsvm``, ``kde``, ``gmm``, ``pca``, ``ae``: ``standard``. These compare flows by Euclidean
   distance, density or variance. Raw features mix units (seconds of inter-arrival time next to
@@ -15,7 +16,7 @@ Per-detector defaults (``DEFAULT_SCALER``), and why:
   that feature's min and max, so any per-feature affine map gives the same trees and scores:
   scaling would only cost time and add state.
 
-Detectors not in the table (third-party plugins) get ``standard``.
+A detector that names none gets ``standard``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,7 @@ import numpy as np
 from .components import Component
 from .errors import NotFittedError, ParameterError
 
-#: detector name -> scaler name used when ``--scaler`` is not given
-DEFAULT_SCALER: dict[str, str] = {
-    "ocsvm": "standard",
-    "kde": "standard",
-    "gmm": "standard",
-    "pca": "standard",
-    "ae": "standard",
-    "iforest": "none",
-}
-
-#: scaler used for a detector that is not in ``DEFAULT_SCALER``
+#: scaler used for a detector class that names no ``default_scaler`` (or cannot be loaded)
 FALLBACK_SCALER = "standard"
 
 
@@ -125,9 +116,17 @@ def make_scaler(name: str | None) -> Scaler:
         raise ParameterError(f"unknown scaler {name!r}; known: {', '.join(SCALERS)}") from None
 
 
-def default_scaler_for(detector_name: str) -> str:
-    """The scaler name used for ``detector_name`` when the user does not choose one."""
-    return DEFAULT_SCALER.get(detector_name.strip().lower().replace("-", "_"), FALLBACK_SCALER)
+def default_scaler_for(detector) -> str:
+    """The scaler used for ``detector`` (a registered name, class or instance) when the user names none."""
+    if isinstance(detector, str):
+        from .errors import NetmlError
+        from .registry import get_registry
+
+        try:
+            detector = get_registry().component_class("detector", detector)
+        except NetmlError:
+            return FALLBACK_SCALER
+    return getattr(detector, "default_scaler", None) or FALLBACK_SCALER
 
 
 def _safe_scale(std: np.ndarray, var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:

@@ -37,6 +37,9 @@ class IsolationForestDetector(Detector):
     flow quickly (anomalous), below 0.5 for flows deep inside the data.
     """
 
+    #: per-feature affine maps leave isolation trees unchanged, so scaling only costs time
+    default_scaler = "none"
+
     param_docs = {
         "n_estimators": "number of isolation trees",
         "max_samples": "flows drawn to grow each tree: 'auto' = min(256, n), an integer, or a fraction in (0, 1]",
