@@ -8,6 +8,7 @@ over packets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -80,4 +81,33 @@ class FlowTable:
             ip_version=self.ip_version[idx],
             direction=direction,
             meta=dict(self.meta),
+        )
+
+    @classmethod
+    def concat(cls, tables: Sequence["FlowTable"]) -> "FlowTable":
+        """Join the FlowTables of several captures into one (packets concatenated, offsets shifted)."""
+        if len(tables) == 1:
+            return tables[0]
+        packets = PacketTable.concat([t.packets for t in tables])
+        pkt_base = np.cumsum([0] + [len(t.packets) for t in tables[:-1]])
+        ord_base = np.cumsum([0] + [len(t.order) for t in tables[:-1]])
+        order = np.concatenate([t.order + b for t, b in zip(tables, pkt_base)]).astype(np.int64)
+        offsets = np.concatenate([[0]] + [t.offsets[1:] + b for t, b in zip(tables, ord_base)]).astype(np.int64)
+        direction = None
+        if all(t.direction is not None for t in tables):
+            direction = np.concatenate([t.direction for t in tables])
+        meta: dict[str, Any] = {}
+        for t in tables:
+            for k, v in t.meta.items():
+                if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and isinstance(meta.get(k, 0), (int, np.integer)):
+                    meta[k] = meta.get(k, 0) + int(v)
+                else:
+                    meta.setdefault(k, v)
+        return cls(
+            packets=packets, order=order, offsets=offsets,
+            src=np.concatenate([t.src for t in tables]), dst=np.concatenate([t.dst for t in tables]),
+            sport=np.concatenate([t.sport for t in tables]), dport=np.concatenate([t.dport for t in tables]),
+            proto=np.concatenate([t.proto for t in tables]),
+            ip_version=np.concatenate([t.ip_version for t in tables]),
+            direction=direction, meta=meta,
         )

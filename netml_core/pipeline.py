@@ -70,35 +70,6 @@ def _registry():
     return get_registry()
 
 
-def concat_flows(tables: Sequence[FlowTable]) -> FlowTable:
-    """Join the FlowTables of several captures into one (packets concatenated, offsets shifted)."""
-    if len(tables) == 1:
-        return tables[0]
-    packets = PacketTable.concat([t.packets for t in tables])
-    pkt_base = np.cumsum([0] + [len(t.packets) for t in tables[:-1]])
-    ord_base = np.cumsum([0] + [len(t.order) for t in tables[:-1]])
-    order = np.concatenate([t.order + b for t, b in zip(tables, pkt_base)]).astype(np.int64)
-    offsets = np.concatenate([[0]] + [t.offsets[1:] + b for t, b in zip(tables, ord_base)]).astype(np.int64)
-    direction = None
-    if all(t.direction is not None for t in tables):
-        direction = np.concatenate([t.direction for t in tables])
-    meta: dict[str, Any] = {}
-    for t in tables:
-        for k, v in t.meta.items():
-            if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and isinstance(meta.get(k, 0), (int, np.integer)):
-                meta[k] = meta.get(k, 0) + int(v)
-            else:
-                meta.setdefault(k, v)
-    return FlowTable(
-        packets=packets, order=order, offsets=offsets,
-        src=np.concatenate([t.src for t in tables]), dst=np.concatenate([t.dst for t in tables]),
-        sport=np.concatenate([t.sport for t in tables]), dport=np.concatenate([t.dport for t in tables]),
-        proto=np.concatenate([t.proto for t in tables]),
-        ip_version=np.concatenate([t.ip_version for t in tables]),
-        direction=direction, meta=meta,
-    )
-
-
 class Pipeline:
     """A reader, flow splitter, feature, scaler and detector, each given by name and parameters.
 
@@ -192,7 +163,7 @@ class Pipeline:
         per_capture = [self.flow_splitter.split(p) for p in packet_tables]
         for src, ft in zip(sources, per_capture):
             log.info("%s: %d flows", _label(src), len(ft))
-        flows = concat_flows(per_capture)
+        flows = FlowTable.concat(per_capture)
         capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
         counts = {"packets": int(sum(len(p) for p in packet_tables)), "flows": len(flows)}
         y = None

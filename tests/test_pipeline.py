@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from netml_core.errors import NotFittedError, ParameterError, UnknownComponentError
+from netml_core.flowtable import FlowTable
 from netml_core.pipeline import (
     Pipeline,
     average_precision,
-    concat_flows,
     precision_recall_at,
     roc_auc,
     roc_curve,
@@ -96,7 +96,7 @@ def test_several_captures_concatenate(fitted):
     pipe, _ = fitted
     a = pipe.extract(demo_data() / "demo.pcap")
     b = pipe.extract(demo_data() / "srcIP_10.42.0.119_anomaly.pcap")
-    both = concat_flows([a.flows, b.flows])
+    both = FlowTable.concat([a.flows, b.flows])
     assert len(both) == len(a.flows) + len(b.flows)
     X = pipe.feature.transform(both)
     np.testing.assert_array_equal(X, np.vstack([a.X, b.X]))
