@@ -1,0 +1,73 @@
+"""dpkt plugin, classic pcap: dpkt's Reader frames in-memory chunks, numpy reads the record headers.
+
+Records straddle chunk boundaries and batch boundaries, and a capture can end at any byte: with
+tiny chunks and batches the plugin must still give the native reader's table (same records,
+columns, skipped counts), including the cut record at the end and the absurd caplen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netml_readers_dpkt.reader as dpkt_reader
+from netml_core.packets import COLUMNS
+from netml_core.registry import get_registry
+
+FILES = [
+    "dpkt__http.pcap",  # 43 records, microseconds, little endian
+    "PcapPlusPlus__nanosecs_big_endian.pcap",  # nanoseconds, big endian
+    "tcpdump__timestamp_invalid_nano.pcap",  # out-of-range nanosecond fields
+    "dpkt__truncated_dns_2.pcap",  # the only record is cut short by the end of the file
+    "PcapPlusPlus__fuzzregr_crash-eec28dafde1f1ac2299674a75a914ae16d4046fa",  # absurd caplen
+]
+
+
+def _read(name, data_or_path, **params):
+    return get_registry().create("reader", name, params).read(data_or_path)
+
+
+def _same(a, b, what):
+    assert a.records == b.records, what
+    assert a.skipped == b.skipped, what
+    assert a.format == b.format, what
+    assert len(a) == len(b), what
+    for col in COLUMNS:
+        assert np.array_equal(getattr(a, col), getattr(b, col)), f"{what}: column {col}"
+
+
+@pytest.mark.parametrize("chunk_bytes, batch_records", [(61, 1), (500, 3), (4096, 7), (1 << 20, 65536)])
+def test_chunk_and_batch_boundaries_change_nothing(shared_dir, monkeypatch, chunk_bytes, batch_records):
+    files = shared_dir / "data" / "corpus" / "files"
+    monkeypatch.setattr(dpkt_reader, "CHUNK_BYTES", chunk_bytes)
+    for name in FILES:
+        native = _read("native", files / name)
+        mine = _read("dpkt", files / name, batch_records=batch_records)
+        _same(mine, native, f"{name} chunk={chunk_bytes} batch={batch_records}")
+        assert mine.damage == _read("dpkt", files / name).damage, name
+    http = _read("dpkt", files / "dpkt__http.pcap", batch_records=batch_records)
+    assert http.records == 43 and http.counts()["ipv4_tcp"] == 41 and http.counts()["ipv4_udp"] == 2
+
+
+def test_every_cut_of_a_capture_keeps_the_complete_records(shared_dir, monkeypatch, tmp_path):
+    data = (shared_dir / "data" / "corpus" / "files" / "dpkt__http.pcap").read_bytes()[:3000]
+    monkeypatch.setattr(dpkt_reader, "CHUNK_BYTES", 700)
+    path = tmp_path / "cut.pcap"
+    seen_records = set()
+    for end in range(24, len(data) + 1, 7):
+        path.write_bytes(data[:end])
+        native = _read("native", path)
+        mine = _read("dpkt", path, batch_records=2)
+        _same(mine, native, f"cut at {end}")
+        if mine.skipped.get("cut_record"):
+            assert any("file ends inside a record" in d for d in mine.damage), end
+        seen_records.add(mine.records)
+    assert len(seen_records) >= 5  # the cuts fall before, inside and after several records
+
+
+def test_absurd_caplen_stops_reading_with_the_record_before_kept(shared_dir):
+    path = shared_dir / "data" / "corpus" / "files" / FILES[-1]
+    t = _read("dpkt", path)
+    # the one complete record is read (its IP header is garbage), the next claims 2**32 - 1 bytes
+    assert t.records == 1 and t.skipped == {"absurd_caplen": 1, "bad_ip_header": 1}
+    assert "record at byte 111 claims 4294967295 captured bytes (more than 262144): reading stopped there" in t.damage
