@@ -62,28 +62,6 @@ class DpktReader(Reader):
                                       cap.name, lambda: walk.format + suffix, cap.stream_damage)
 
 
-class _Batcher:
-    """Collects framed records and hands them out as RecordBatches."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.pkts: list[bytes] = []
-        self.wire: list[int] = []
-        self.linktype: list[int] = []
-        self.ts: list[int] = []
-        self.skipped: dict[str, int] = {}
-        self.damage: list[str] = []
-
-    def take(self, linktype: int | None = None) -> RecordBatch:
-        """The records so far as a batch; ``linktype`` when all share one (classic pcap)."""
-        lt = self.linktype if linktype is None else linktype
-        rb = RecordBatch.from_packets(self.pkts, self.wire, lt, self.ts, skipped=self.skipped, damage=self.damage)
-        self.reset()
-        return rb
-
-
 class _PcapWalk:
     """dpkt's ``pcap.Reader`` iterates the records of an in-memory chunk; numpy reads their headers.
 
@@ -219,7 +197,17 @@ def _frame(data: bytes, start: int, size: int) -> list[int]:
 
 
 class _PcapngWalk:
-    SHB_BYTES = struct.pack("<I", dpkt.pcapng.PCAPNG_BT_SHB)
+    """dpkt's block classes parse every block of an in-memory chunk; numpy reads the packet headers.
+
+    ``dpkt.pcapng.Reader`` cannot be iterated as it is (first section only, first interface's link
+    type and resolution for every packet, float timestamps), so the walk goes block by block and
+    hands each one to dpkt's class for its type (``EnhancedPacketBlock``, ``PacketBlock``,
+    ``InterfaceDescriptionBlock``, ``SectionHeaderBlock``): what dpkt cannot parse ends the
+    reading as damage. Per packet block the Python work is dpkt's parse and one offset kept; the
+    fixed fields (interface, timestamp, lengths) of a batch are then read at those offsets with
+    numpy, and the packet bytes are used in place. A batch never spans an SHB or IDB, so byte
+    order and the interface table are constant within it.
+    """
 
     def __init__(self, stream) -> None:
         self.stream = stream
@@ -227,87 +215,102 @@ class _PcapngWalk:
 
     def batches(self, size: int) -> Iterator[RecordBatch]:
         P = dpkt.pcapng
-        out = _Batcher()
+        EPB, PB, IDB, SPB, SHB = P.PCAPNG_BT_EPB, P.PCAPNG_BT_PB, P.PCAPNG_BT_IDB, P.PCAPNG_BT_SPB, P.PCAPNG_BT_SHB
+        data = read_exactly(self.stream, CHUNK_BYTES)
+        eof = len(data) < CHUNK_BYTES
+        stream = self.stream.unwrap() if hasattr(self.stream, "unwrap") else self.stream
+        n = len(data)
+        base = off = 0  # base: file offset of data[0]; off: the next block in data
         le = True
         ifaces: list[Interface] = []
-        pos = 0
+        offs: list[int] = []  # packet blocks of the pending batch
+        pbs: list[int] = []  # which of them are (obsolete) Packet Blocks
+        meta: dict = {"skipped": {}, "damage": []}  # counters riding on the next batch
         spb = 0
-        src = self.stream
+
+        def take() -> RecordBatch:
+            rb = _packet_batch(data, offs, pbs, le, ifaces, meta)
+            offs.clear(), pbs.clear()
+            meta["skipped"], meta["damage"] = {}, []
+            return rb
+
+        def stop(reason: str, count: str | None = None) -> None:
+            if count:
+                add_count(meta["skipped"], count)
+            meta["damage"].append(reason)
+
         while True:
-            hdr = read_exactly(src, 8)
-            src = src.unwrap() if hasattr(src, "unwrap") else src  # the sniffed prefix is consumed now
-            if not hdr:
+            epb_cls = P.EnhancedPacketBlockLE if le else P.EnhancedPacketBlock
+            unpack_hdr = struct.Struct("<II" if le else ">II").unpack_from
+            append = offs.append
+            try:  # hot loop: complete EPBs only; everything else is handled one block at a time below
+                while True:
+                    btype, blen = unpack_hdr(data, off)
+                    end = off + blen
+                    if btype != EPB or end > n or blen < 32 or blen & 3 or len(offs) >= size:
+                        break
+                    epb_cls(data[off:end])
+                    append(off)
+                    off = end
+            except struct.error:  # fewer than 8 bytes left in data
+                btype = blen = None
+            except DPKT_ERRORS as exc:
+                stop(f"dpkt cannot parse the block of type {EPB:#x} at byte {base + off} ({exc}): reading stopped",
+                     "bad_block")
                 break
-            if len(hdr) < 8:
-                add_count(out.skipped, "cut_record")
-                out.damage.append(f"file ends inside a block header at byte {pos}: dropped")
-                break
-            if hdr[:4] == self.SHB_BYTES:
-                bom = read_exactly(src, 4)
-                if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                    out.damage.append(f"section header at byte {pos} has no valid byte-order magic: reading stopped")
-                    break
-                le = bom == b"\x4d\x3c\x2b\x1a"
-                (blen,) = struct.unpack("<I" if le else ">I", hdr[4:])
-                if blen < 28 or blen & 3 or blen > MAX_BLOCK:
-                    out.damage.append(f"section header at byte {pos} has an impossible length {blen}: reading stopped")
-                    break
-                body = read_exactly(src, blen - 12)
-                if len(body) < blen - 12:
-                    add_count(out.skipped, "cut_record")
-                    out.damage.append(f"file ends inside the section header at byte {pos}")
-                    break
-                try:
-                    shb = (P.SectionHeaderBlockLE if le else P.SectionHeaderBlock)(hdr + bom + body)
-                except DPKT_ERRORS as exc:
-                    out.damage.append(f"dpkt cannot parse the section header at byte {pos} ({exc}): reading stopped")
-                    break
-                if shb.v_major != 1:
-                    out.damage.append(f"section at byte {pos} has unsupported pcapng version "
-                                      f"{shb.v_major}.{shb.v_minor}: reading stopped")
-                    break
-                ifaces = []
-                pos += blen
+            pos = base + off
+            if len(offs) >= size:
+                yield take()
                 continue
-            btype, blen = struct.unpack("<II" if le else ">II", hdr)
-            if blen < 12 or blen & 3 or blen > MAX_BLOCK:
-                add_count(out.skipped, "bad_block")
-                out.damage.append(f"block of type {btype:#x} at byte {pos} has an impossible length {blen}: reading stopped")
+            if btype is not None and data[off:off + 4] == SHB.to_bytes(4, "little"):
+                if n - off < 12 and not eof:
+                    btype = None  # the byte-order magic is in the next chunk
+                else:
+                    bom = data[off + 8:off + 12]
+                    if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                        stop(f"section header at byte {pos} has no valid byte-order magic: reading stopped")
+                        break
+                    sle = bom == b"\x4d\x3c\x2b\x1a"
+                    (blen,) = struct.unpack_from("<I" if sle else ">I", data, off + 4)
+                    if blen < 28 or blen & 3 or blen > MAX_BLOCK:
+                        stop(f"section header at byte {pos} has an impossible length {blen}: reading stopped")
+                        break
+            elif btype is not None and (blen < 12 or blen & 3 or blen > MAX_BLOCK):
+                stop(f"block of type {btype:#x} at byte {pos} has an impossible length {blen}: reading stopped",
+                     "bad_block")
                 break
-            body = read_exactly(src, blen - 8)
-            if len(body) < blen - 8:
-                add_count(out.skipped, "cut_record")
-                out.damage.append(f"file ends inside a block at byte {pos} ({len(body) + 8} of {blen} bytes present): "
-                                  "that block is dropped")
-                break
-            buf = hdr + body
+            if btype is None or off + blen > n:  # the block continues past the data read so far
+                if eof:
+                    if off < n:
+                        add_count(meta["skipped"], "cut_record")
+                        meta["damage"].append(
+                            f"file ends inside a block header at byte {pos}: dropped" if n - off < 8 else
+                            f"file ends inside a block at byte {pos} ({n - off} of {blen} bytes present): "
+                            "that block is dropped")
+                    break
+                if offs:
+                    yield take()
+                data = data[off:] + read_exactly(stream, max(CHUNK_BYTES, (blen or 0) - (n - off)))
+                eof = len(data) - (n - off) < max(CHUNK_BYTES, (blen or 0) - (n - off))
+                base, off, n = pos, 0, len(data)
+                continue
+            buf = data[off:off + blen]
             try:
-                if btype == P.PCAPNG_BT_EPB or btype == P.PCAPNG_BT_PB:
-                    if btype == P.PCAPNG_BT_EPB:
-                        blk = (P.EnhancedPacketBlockLE if le else P.EnhancedPacketBlock)(buf)
-                    else:
-                        blk = (P.PacketBlockLE if le else P.PacketBlock)(buf)
-                    iface_id, caplen = blk.iface_id, blk.caplen  # dpkt fields are dynamic lookups
-                    if iface_id >= len(ifaces):
-                        add_count(out.skipped, "no_interface")
-                        out.damage.append("packet block(s) naming an interface the section never described: dropped")
-                    elif caplen > blen - 32:
-                        add_count(out.skipped, "bad_block")
-                        out.damage.append("packet block(s) claiming more captured bytes than the block holds: dropped")
-                    else:
-                        iface = ifaces[iface_id]
-                        ns = _to_ns((blk.ts_high << 32) | blk.ts_low, iface)
-                        if ns is None:
-                            add_count(out.skipped, "bad_timestamp")
-                            out.damage.append("packet(s) with a timestamp after the year 2262 (not representable "
-                                              "in int64 nanoseconds): dropped")
-                            pos += blen
-                            continue
-                        out.pkts.append(blk.pkt_data[:caplen])
-                        out.wire.append(blk.pkt_len)
-                        out.linktype.append(iface.linktype)
-                        out.ts.append(ns)
-                elif btype == P.PCAPNG_BT_IDB:
+                if btype == SHB and data[off:off + 4] == SHB.to_bytes(4, "little"):
+                    shb = (P.SectionHeaderBlockLE if sle else P.SectionHeaderBlock)(buf)
+                    if shb.v_major != 1:
+                        stop(f"section at byte {pos} has unsupported pcapng version "
+                             f"{shb.v_major}.{shb.v_minor}: reading stopped")
+                        break
+                    if offs:
+                        yield take()
+                    le, ifaces = sle, []
+                elif btype == EPB or btype == PB:
+                    (epb_cls if btype == EPB else P.PacketBlockLE if le else P.PacketBlock)(buf)
+                    if btype == PB:
+                        pbs.append(len(offs))
+                    offs.append(off)
+                elif btype == IDB:
                     idb = (P.InterfaceDescriptionBlockLE if le else P.InterfaceDescriptionBlock)(buf)
                     iface = Interface(idb.linktype, idb.snaplen)
                     for opt in idb.opts:
@@ -315,27 +318,68 @@ class _PcapngWalk:
                             iface.tsresol = opt.data[0]
                         elif opt.code == P.PCAPNG_OPT_IF_TSOFFSET and len(opt.data) >= 8:
                             iface.tsoffset = struct.unpack("<q" if le else ">q", opt.data[:8])[0]
-                    ifaces.append(iface)
-                elif btype == P.PCAPNG_BT_SPB:
+                    if offs:  # earlier packets must not see this interface
+                        yield take()
+                    ifaces = ifaces + [iface]
+                elif btype == SPB:
                     spb += 1
             except DPKT_ERRORS as exc:
-                add_count(out.skipped, "bad_block")
-                out.damage.append(f"dpkt cannot parse the block of type {btype:#x} at byte {pos} ({exc}): reading stopped")
+                if btype == SHB:
+                    stop(f"dpkt cannot parse the section header at byte {pos} ({exc}): reading stopped")
+                else:
+                    stop(f"dpkt cannot parse the block of type {btype:#x} at byte {pos} ({exc}): reading stopped",
+                         "bad_block")
                 break
-            pos += blen
-            if len(out.pkts) >= size:
-                yield out.take()
+            off += blen
         if spb:
-            add_count(out.skipped, "spb_unsupported", spb)
-            out.damage.append(f"dpkt has no Simple Packet Block support: {spb} SPB packet(s) not read")
-        yield out.take()
+            add_count(meta["skipped"], "spb_unsupported", spb)
+            meta["damage"].append(f"dpkt has no Simple Packet Block support: {spb} SPB packet(s) not read")
+        yield take()
 
 
-def _to_ns(ticks: int, iface: Interface) -> int | None:
-    """One timestamp in integer nanoseconds, or None past the year 2262 (as the native reader)."""
-    v = iface.tsresol & 0x7F
-    if not iface.tsresol & 0x80 and v <= 9:  # the usual 10^-n: exact integer arithmetic
-        ns = ticks * 10 ** (9 - v) + iface.tsoffset * 1_000_000_000
-        return ns if -(2**63) < ns < 2**63 - 1_000_000_000 else None
-    ns, ok = ticks_to_ns(np.array([ticks], np.uint64), iface)
-    return int(ns[0]) if ok[0] else None
+def _packet_batch(data: bytes, offs: list[int], pbs: list[int], le: bool, ifaces: list[Interface],
+                  meta: dict) -> RecordBatch:
+    """Packet blocks at ``offs`` of ``data`` (one section, one interface table) -> a RecordBatch.
+
+    Drops, counted in ``meta``: a block naming an interface the section never described, one
+    claiming more captured bytes than it holds, a timestamp past 2262 (as the native reader).
+    """
+    skipped, damage = dict(meta["skipped"]), list(meta["damage"])
+    arr = np.frombuffer(data, np.uint8)
+    o = np.fromiter(offs, np.int64, len(offs))
+    e = "<" if le else ">"
+    dtype = np.dtype({"names": ["blen", "iface", "th", "tl", "caplen", "wire"], "formats": [e + "u4"] * 6,
+                      "offsets": [4, 8, 12, 16, 20, 24], "itemsize": 28 + HEAD_BYTES})
+    head = gather(arr, o, 28 + HEAD_BYTES)  # block header and the packet's first bytes at once
+    h = head.view(dtype).reshape(-1)
+    iface = h["iface"].astype(np.int64)
+    if pbs:  # a Packet Block's interface is 16 bits, followed by a drop counter
+        iface[pbs] = head[pbs, 8:10].copy().view(e + "u2").reshape(-1)
+    caplen = h["caplen"].astype(np.int64)
+    ticks = (h["th"].astype(np.uint64) << np.uint64(32)) | h["tl"].astype(np.uint64)
+    ns = np.zeros(len(o), np.int64)
+    ok = np.zeros(len(o), bool)
+    linktype = np.zeros(len(o), np.int64)
+    for i, itf in enumerate(ifaces):
+        rows = np.flatnonzero(iface == i)
+        if len(rows):
+            ns[rows], ok[rows] = ticks_to_ns(ticks[rows], itf)
+            linktype[rows] = itf.linktype
+    no_iface = iface >= len(ifaces)
+    too_long = ~no_iface & (caplen > h["blen"].astype(np.int64) - 32)
+    bad_ts = ~no_iface & ~too_long & ~ok
+    for mask, reason, sentence in (
+        (no_iface, "no_interface", "packet block(s) naming an interface the section never described: dropped"),
+        (too_long, "bad_block", "packet block(s) claiming more captured bytes than the block holds: dropped"),
+        (bad_ts, "bad_timestamp", "packet(s) with a timestamp after the year 2262 (not representable "
+                                  "in int64 nanoseconds): dropped"),
+    ):
+        k = int(np.count_nonzero(mask))
+        if k:
+            add_count(skipped, reason, k)
+            damage.append(sentence)
+    keep = ok & ~too_long
+    if not keep.all():
+        o, caplen, h, head, linktype, ns = o[keep], caplen[keep], h[keep], head[keep], linktype[keep], ns[keep]
+    return RecordBatch(arr, o + 28, caplen, h["wire"].astype(np.int64), linktype, ns,
+                       skipped=skipped, damage=damage, head=head, head_shift=28)
