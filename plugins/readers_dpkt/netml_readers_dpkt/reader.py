@@ -263,8 +263,8 @@ class _PcapngWalk:
                 yield take()
                 continue
             if btype is not None and data[off:off + 4] == SHB.to_bytes(4, "little"):
-                if n - off < 12 and not eof:
-                    btype = None  # the byte-order magic is in the next chunk
+                if n - off < 12:
+                    btype = blen = None  # the byte-order magic is in the next chunk, or the file ends before it
                 else:
                     bom = data[off + 8:off + 12]
                     if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
@@ -283,10 +283,8 @@ class _PcapngWalk:
                 if eof:
                     if off < n:
                         add_count(meta["skipped"], "cut_record")
-                        meta["damage"].append(
-                            f"file ends inside a block header at byte {pos}: dropped" if n - off < 8 else
-                            f"file ends inside a block at byte {pos} ({n - off} of {blen} bytes present): "
-                            "that block is dropped")
+                        meta["damage"].append(f"file ends inside a block at byte {pos} ({n - off} bytes of it "
+                                              "present): that block is dropped")
                     break
                 if offs:
                     yield take()
