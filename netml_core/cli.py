@@ -30,6 +30,29 @@ BUILTIN_COMMANDS = {
 }
 
 
+class OutputClosed(Exception):
+    """Whoever read our stdout went away (``netml classify ... | head -3``): stop quietly, exit 0.
+
+    click itself turns a broken pipe into ``sys.exit(1)``; raising this instead (it is no
+    ``OSError``) lets ``main`` decide.
+    """
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null so that later writes, and Python's flush at exit, do
+    not fail on the closed pipe (the recipe of the Python docs' note on SIGPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (test runner): nothing to redirect
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
 class _LazyGroup(click.Group):
     """Imports a built-in command's module only when that command is used or listed by help.
 
@@ -56,6 +79,19 @@ class _LazyGroup(click.Group):
                 return None  # command not built yet in this tree
             self.add_command(getattr(module, attr), name)
         return super().get_command(ctx, name)
+
+    # a broken pipe can happen while parsing (``--help``, ``--version``) or while running a command
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,12 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"netml: error: {exc}", err=True)
         return exc.exit_code
-    except BrokenPipeError:
+    except (OutputClosed, BrokenPipeError):
         # `netml classify ... | head`: the reader went away; not an error worth a traceback
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        silence_stdout()
         return 0
     except KeyboardInterrupt:
         click.echo("netml: interrupted", err=True)
