@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
 import sys
 
@@ -62,8 +63,11 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
         result = pipe.classify(source)
         name = "<stdin>" if source == "-" else source
         if len(result.flows) == 0:
-            raise NetmlError(f"no flows in {name} ({len(result.flows.packets)} TCP/UDP packets; "
-                             f"a flow needs at least the model's minimum packet count)")
+            n = len(result.flows.packets)
+            least = getattr(pipe.flow_splitter, "flow_pkts_thres", None)
+            need = f"at least {max(2, least)} packets" if isinstance(least, int) else "more packets"
+            raise NetmlError(f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}; "
+                             f"a flow of this model needs {need} with the same 5-tuple)")
         writer.write(name, result)
         total_flows += len(result.flows)
         total_anomalies += int(result.anomalous.sum())
@@ -85,25 +89,30 @@ class _Writer:
     def __init__(self, fmt: str, report_all: bool) -> None:
         self.fmt, self.report_all = fmt, report_all
         self.started = False
-        self.csv = csv.writer(sys.stdout, lineterminator="\n") if fmt == "csv" else None
+        self.flow_width = 47  # "src:port -> dst:port" of two IPv4 endpoints; widened for IPv6
+        self.buf = io.StringIO()  # csv rows go through click.echo like the other formats
+        self.csv = csv.writer(self.buf, lineterminator="\n") if fmt == "csv" else None
 
     def write(self, source: str, result) -> None:
         flows = result.flows
         rows = np.arange(len(flows)) if self.report_all else np.nonzero(result.anomalous)[0]
-        if self.fmt == "csv" and not self.started:
-            self.csv.writerow(["capture", "start", "end", "src", "sport", "dst", "dport", "proto", "score",
-                               "anomaly"])
-        if self.fmt == "table" and not self.started:
-            click.echo(f"{'START':<27} {'END':<27} {'FLOW':<47} {'PROTO':<5} {'SCORE':>12}  VERDICT")
-        self.started = True
-        if len(rows) == 0:
-            return
         src, dst = words_to_ip(flows.src[rows]), words_to_ip(flows.dst[rows])
         first, last = flows.first_ts[rows], flows.last_ts[rows]
         sport, dport = flows.sport[rows].tolist(), flows.dport[rows].tolist()
         proto = flows.proto[rows].tolist()
         scores, flags = result.scores[rows].tolist(), result.anomalous[rows].tolist()
         out = []
+        if self.fmt == "csv" and not self.started:
+            self.csv.writerow(["capture", "start", "end", "src", "sport", "dst", "dport", "proto", "score",
+                               "anomaly"])
+        if self.fmt == "table":
+            flow_text = [f"{_endpoint(src[j], sport[j])} \u2192 {_endpoint(dst[j], dport[j])}"
+                         for j in range(len(rows))]
+            if not self.started:
+                self.flow_width = max([self.flow_width, *map(len, flow_text)])
+                out.append(f"{'START':<27} {'END':<27} {'FLOW':<{self.flow_width}} {'PROTO':<5} {'SCORE':>12}  "
+                           "VERDICT")
+        self.started = True
         for j in range(len(rows)):
             pname = PROTO_NAMES.get(proto[j], str(proto[j]))
             if self.fmt == "jsonl":
@@ -117,12 +126,16 @@ class _Writer:
                 self.csv.writerow([source, repr(float(first[j])), repr(float(last[j])), src[j], sport[j], dst[j],
                                    dport[j], pname, repr(scores[j]), int(flags[j])])
             else:
-                flow = f"{_endpoint(src[j], sport[j])} \u2192 {_endpoint(dst[j], dport[j])}"
                 verdict = "ANOMALY" if flags[j] else "normal"
-                out.append(f"{_iso(first[j]):<27} {_iso(last[j]):<27} {flow:<47} {pname:<5} "
-                           f"{scores[j]:>12.6g}  {verdict}")
+                out.append(f"{_iso(first[j]):<27} {_iso(last[j]):<27} {flow_text[j]:<{self.flow_width}} "
+                           f"{pname:<5} {scores[j]:>12.6g}  {verdict}")
+        if self.csv is not None and self.buf.tell():
+            out.append(self.buf.getvalue().rstrip("\n"))
+            self.buf.seek(0)
+            self.buf.truncate()
         if out:
             click.echo("\n".join(out))
 
     def close(self) -> None:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()
