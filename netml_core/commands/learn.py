@@ -31,7 +31,7 @@ import click
 import numpy as np
 
 from ..atomic import atomic_write
-from ..errors import NetmlError, UnknownComponentError
+from ..errors import NetmlError, ParameterError, UnknownComponentError
 from ..packets import words_to_ip
 
 DEFAULT_FEATURE = "iat"
@@ -63,6 +63,17 @@ def setup_logging(verbose: int) -> None:
                                            if verbose >= 2 else "netml: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING)
+
+
+def _say(message: str) -> None:
+    """A progress or report line on stdout that outlives a closed pipe (``netml learn ... | head -3``):
+    the rest of the report is dropped, but training goes on and the model file is still written."""
+    from ..cli import silence_stdout
+
+    try:
+        click.echo(message)
+    except BrokenPipeError:
+        silence_stdout()
 
 
 # -- option set shared by learn, learn extract and learn train ------------------------------------
@@ -103,7 +114,7 @@ def _options(f):
                      default=None, help="With labels: fit on normal training flows only (default) or on all."),
         click.option("--test-size", type=float, default=None,
                      help=f"Fraction of labelled flows held out for testing (default {DEFAULT_TEST_SIZE})."),
-        click.option("--random-state", type=int, default=None,
+        click.option("--random-state", type=click.IntRange(0, 2**32 - 1), default=None,
                      help=f"Seed for the split and the detector (default {DEFAULT_RANDOM_STATE})."),
         click.option("--q-interval", type=float, default=None,
                      help="Quantile of flow durations used as the sub-flow interval (default 0.9)."),
@@ -200,6 +211,15 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
     detector_params: dict = {}
     if action in ("all", "train"):
         detector_params = _detector_params(reg, algorithm, o["param"], o["random_state"])
+        if o["test_size"] is not None and not 0.0 <= o["test_size"] < 1.0:
+            raise ParameterError(f"--test-size must be in [0, 1), got {o['test_size']}")
+    # fail before reading and training, not after, when an output cannot be written
+    if feature_file and action in ("all", "extract"):
+        _check_writable(feature_file, "features file")
+    if action in ("all", "train"):
+        _check_writable(o["output"], "model file")
+    if o["report"] and action in ("all", "train"):
+        _check_writable(o["report"], "report folder", folder=True)
 
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
@@ -209,7 +229,7 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         _echo_extracted(ex, sources)
         if feature_file:
             _write_features(feature_file, pipe, ex)
-            click.echo(f"features: {ex.X.shape[0]} flows x {ex.X.shape[1]} values -> {feature_file}")
+            _say(f"features: {ex.X.shape[0]} flows x {ex.X.shape[1]} values -> {feature_file}")
         if action == "extract":
             return
         X, y, flows_info = ex.X, ex.y, _flow_info(ex.flows, ex.capture, [str(s) for s in sources])
@@ -220,6 +240,29 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         pipe, X, y, flows_info = _read_features(feature_file, algorithm, detector_params, o["scaler"])
 
     _train(pipe, X, y, flows_info, o, algorithm)
+
+
+def _check_writable(path: str, what: str, folder: bool = False) -> None:
+    """One-line ``NetmlError`` now if ``path`` cannot be written later (a folder given for a file,
+    a read-only or missing location), by creating and removing a temporary file in its nearest
+    existing folder: nothing is left behind, and missing folders are still created only on success."""
+    import tempfile
+
+    target = Path(path)
+    if target.is_dir() and not folder:
+        raise NetmlError(f"cannot write {what} {path}: it is a folder")
+    if folder and target.exists() and not target.is_dir():
+        raise NetmlError(f"cannot write {what} {path}: it is a file")
+    parent = target if folder and target.is_dir() else target.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NetmlError(f"cannot write {what} {path}: {parent} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise NetmlError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
 def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg) -> tuple[str, dict, str | None]:
@@ -308,7 +351,7 @@ def _sources(o: dict) -> tuple[list, list | None]:
 def _echo_extracted(ex, sources) -> None:
     c = ex.counts
     dropped = f", {c['unlabelled_dropped']} unlabelled dropped" if c.get("unlabelled_dropped") else ""
-    click.echo(f"extracted {ex.X.shape[0]} flows x {ex.X.shape[1]} values from {c.get('packets', 0)} packets "
+    _say(f"extracted {ex.X.shape[0]} flows x {ex.X.shape[1]} values from {c.get('packets', 0)} packets "
                f"({c.get('flows', 0)} flows{dropped}) in {ex.seconds:.3f} s")
 
 
@@ -364,7 +407,7 @@ def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str
         "first_ts": data.first_ts, "last_ts": data.last_ts,
         "capture": np.zeros(len(data.features), dtype=np.int64), "sources": [str(path)],
     }
-    click.echo(f"features: {data.features.shape[0]} flows x {data.features.shape[1]} values <- {path}")
+    _say(f"features: {data.features.shape[0]} flows x {data.features.shape[1]} values <- {path}")
     return pipe, np.asarray(data.features, dtype=np.float64), data.labels, flows_info
 
 
@@ -421,7 +464,7 @@ def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict,
     info = {"history": dict(metrics, score=metrics["roc_auc"]),
             "training": {"sources": flows_info.get("sources", []), "n_flows": int(n)}}
     pipe.save(o["output"], info)
-    click.echo(f"model: {o['output']}")
+    _say(f"model: {o['output']}")
     if o["report"]:
         all_scores = pipe.score(X)
         split = np.full(n, "train", dtype=object)
@@ -439,22 +482,22 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def _print_table(m: dict, labelled: bool) -> None:
-    click.echo(f"pipeline: reader={m['reader']} feature={m['feature']} scaler={m['scaler']} "
+    _say(f"pipeline: reader={m['reader']} feature={m['feature']} scaler={m['scaler']} "
                f"algorithm={m['algorithm']}")
     if labelled:
-        click.echo(f"{'flows':<16}{'train':>8}{'test':>8}")
-        click.echo(f"{'  normal':<16}{m['n_train_normal']:>8}{m['n_test_normal']:>8}")
-        click.echo(f"{'  anomalous':<16}{m['n_train_anomalous']:>8}{m['n_test_anomalous']:>8}")
-        click.echo(f"{'fitted on':<16}{m['n_fit']:>8}  ({m['train_on']} training flows)")
+        _say(f"{'flows':<16}{'train':>8}{'test':>8}")
+        _say(f"{'  normal':<16}{m['n_train_normal']:>8}{m['n_test_normal']:>8}")
+        _say(f"{'  anomalous':<16}{m['n_train_anomalous']:>8}{m['n_test_anomalous']:>8}")
+        _say(f"{'fitted on':<16}{m['n_fit']:>8}  ({m['train_on']} training flows)")
     else:
-        click.echo(f"{'flows':<16}{m['n_train']:>8}  (no labels: fitted on every flow, not evaluated)")
-    click.echo(f"{'train time':<16}{m['train_seconds']:>8.3f} s")
+        _say(f"{'flows':<16}{m['n_train']:>8}  (no labels: fitted on every flow, not evaluated)")
+    _say(f"{'train time':<16}{m['train_seconds']:>8.3f} s")
     if labelled:
-        click.echo(f"{'test time':<16}{m['test_seconds']:>8.3f} s")
-        click.echo(f"{'ROC AUC':<16}{_fmt(m['roc_auc']):>8}")
-        click.echo(f"{'avg precision':<16}{_fmt(m['average_precision']):>8}")
-        click.echo(f"{'precision':<16}{_fmt(m['precision']):>8}  (at threshold {m['threshold']:.6g})")
-        click.echo(f"{'recall':<16}{_fmt(m['recall']):>8}")
+        _say(f"{'test time':<16}{m['test_seconds']:>8.3f} s")
+        _say(f"{'ROC AUC':<16}{_fmt(m['roc_auc']):>8}")
+        _say(f"{'avg precision':<16}{_fmt(m['average_precision']):>8}")
+        _say(f"{'precision':<16}{_fmt(m['precision']):>8}  (at threshold {m['threshold']:.6g})")
+        _say(f"{'recall':<16}{_fmt(m['recall']):>8}")
 
 
 def _write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores, threshold,
