@@ -224,19 +224,29 @@ class Pipeline:
     def warm_up(self, X: np.ndarray, rows: int = 16) -> None:
         """Fit a throwaway copy of the detector on a few rows, so that the libraries it imports
         lazily (scikit-learn, torch: seconds when cold) are loaded before ``fit_detector`` is timed.
-        The pipeline's own components are not touched; any failure is ignored."""
+        The pipeline's own components are not touched; any failure is ignored, and the throwaway fit
+        stays silent (its log lines, e.g. the autoencoder's loss per epoch at ``-v 2``, and its
+        warnings would read as if they came from the real fit)."""
         import copy
+        import warnings
 
         if self.detector is None or len(X) == 0:
             return
+        previous = logging.root.manager.disable
+        logging.disable(logging.CRITICAL)
         try:
-            sample = np.asarray(X[:rows], dtype=np.float64)
-            scaler = copy.deepcopy(self.scaler)
-            if scaler is not None:
-                sample = scaler.fit(sample).transform(sample)
-            copy.deepcopy(self.detector).fit(sample)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sample = np.asarray(X[:rows], dtype=np.float64)
+                scaler = copy.deepcopy(self.scaler)
+                if scaler is not None:
+                    sample = scaler.fit(sample).transform(sample)
+                copy.deepcopy(self.detector).fit(sample)
         except Exception as exc:  # noqa: BLE001 - only a warm-up
+            logging.disable(previous)
             log.debug("warm-up fit skipped: %s", exc)
+        finally:
+            logging.disable(previous)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
