@@ -96,9 +96,11 @@ class NetmlFlowSplitter(FlowSplitter):
         # ``fit`` then ``split`` of the same table (the usual pipeline) groups the packets once
         self._stage1 = (self._stage1_key(packets), weakref.ref(packets), flows, meta)
         if len(flows.offsets) < 2:
+            n = len(packets)
             raise NoFlowsError(
-                f"cannot learn the sub-flow interval: no flow has at least "
-                f"{max(2, self.flow_pkts_thres)} packets")
+                f"no flows in {packets.source or 'the capture'}: no 5-tuple flow has at least "
+                f"{max(2, self.flow_pkts_thres)} packets ({n} TCP/UDP packet{'' if n == 1 else 's'}), "
+                "so there is nothing to learn the sub-flow interval from")
         durations = flows.t[flows.offsets[1:] - 1] - flows.t[flows.offsets[:-1]]
         self.interval_ = float(np.quantile(durations, self.q_interval))
         return self
