@@ -115,6 +115,9 @@ def read_features(path) -> FeaturesData:
     try:
         with np.load(path, allow_pickle=False) as npz:
             if "features" not in npz.files or "format" not in npz.files:
+                if "manifest.json" in npz.zip.namelist():  # a model file from 'netml learn'
+                    raise FeaturesFileError(f"{name} is a netml model file, not a features file "
+                                            "(write one with 'netml learn extract --feature-file PATH')")
                 raise FeaturesFileError(f"{name} is an .npz but not a netml features file (no 'features'/'format')")
             fmt = str(npz["format"])
             if fmt != FORMAT:

@@ -206,6 +206,9 @@ def read_model(path: str | os.PathLike, *, check_plugins: bool = True) -> ModelC
     with zf:
         names = set(zf.namelist())
         if MANIFEST not in names:
+            if {"features.npy", "format.npy"} <= names:  # what 'netml learn extract' writes
+                raise ModelFileError(f"{p} is a netml features file, not a model: train one with "
+                                     f"'netml learn train --feature-file {p} -o MODEL'")
             raise ModelFileError(f"{p} is not a netml model file (zip without {MANIFEST})")
         manifest = _read_manifest(zf, p)
         arrays = _read_arrays(zf, p) if ARRAYS in names else {}
