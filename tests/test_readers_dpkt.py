@@ -117,3 +117,24 @@ def test_every_cut_of_a_pcapng_keeps_the_complete_blocks(shared_dir, monkeypatch
         _same(mine, native, f"cut at {end}")
         seen_records.add(mine.records)
     assert len(seen_records) >= 10
+
+
+def test_iter_batches_frees_each_chunk(shared_dir, monkeypatch, tmp_path):
+    """Memory stays bounded by the chunk, not the file (dpkt's Reader is a reference cycle)."""
+    import tracemalloc
+
+    data = (shared_dir / "data" / "corpus" / "files" / "dpkt__http.pcap").read_bytes()
+    path = tmp_path / "long.pcap"
+    path.write_bytes(data[:24] + data[24:] * 80)  # 3,440 records, about 2.1 MB
+    monkeypatch.setattr(dpkt_reader, "CHUNK_BYTES", 64 << 10)
+    reader = get_registry().create("reader", "dpkt", {"batch_records": 500})
+    tracemalloc.start()
+    try:
+        records = peak = 0
+        for batch in reader.iter_batches(path, 500):
+            records += batch.records
+            peak = max(peak, tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    assert records == 43 * 80
+    assert peak < path.stat().st_size / 4, f"{peak} bytes held while iterating"
