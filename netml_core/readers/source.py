@@ -116,12 +116,23 @@ def source_name(source) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def open_capture(source) -> Capture:
     """Open ``source`` and sniff it; raises ``CaptureError`` (one line) if it is not a capture."""
     name = source_name(source)
     owned = None
     if isinstance(source, (str, os.PathLike)):
         if str(source) == "-":
+            if sys.stdin is None:
+                raise CaptureError("<stdin>: there is no standard input (it is closed)")
+            if _is_terminal(sys.stdin):  # reading would wait for typed bytes forever
+                raise CaptureError("<stdin> is a terminal, not a capture: redirect one (< FILE) or name the file")
             stream = sys.stdin.buffer
         else:
             path = Path(source)
