@@ -44,10 +44,10 @@ def cli(*argv) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def run_process(*argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, **kw) -> subprocess.CompletedProcess:
+def run_process(*argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=300, **kw):
     env = dict(os.environ, PYTHONWARNINGS="default")  # a warning would show on stderr
     return subprocess.run([sys.executable, "-m", "netml_core.cli", *map(str, argv)], stdin=stdin,
-                          stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=300, **kw)
+                          stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=timeout, **kw)
 
 
 def assert_one_error(code: int, err: str, contains: str) -> None:
@@ -226,6 +226,24 @@ def test_empty_stdin(model, tmp_path):
         proc = run_process(*argv)
         assert proc.returncode == 2
         assert proc.stderr.decode() == "netml: error: <stdin>: empty file, not a pcap or pcapng capture\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_terminal_on_stdin_is_refused_not_waited_on(model, tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        for argv in (("inspect",), ("learn", "-p", "-", "-o", tmp_path / "m.netml")):
+            proc = run_process(*argv, stdin=slave, timeout=60)  # used to wait for typed bytes forever
+            assert proc.returncode == 2
+            assert proc.stderr.decode() == ("netml: error: <stdin> is a terminal, not a capture: redirect one "
+                                            "(< FILE) or name the file\n")
+        proc = run_process("classify", "-m", model, stdin=slave, timeout=60)
+        assert proc.returncode == 2 and b"no capture: pass --pcap FILE or redirect one" in proc.stderr
+    finally:
+        os.close(master)
+        os.close(slave)
     assert list(tmp_path.iterdir()) == []
 
 
