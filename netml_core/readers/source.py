@@ -196,10 +196,20 @@ class _GzipStream:
         self.error = ""
 
     def read(self, n: int = -1) -> bytes:
-        if self.error:
-            return b""
-        try:
-            return self._gz.read(n)
-        except Exception as exc:  # noqa: BLE001 - EOFError, OSError (bad CRC) or zlib.error
-            self.error = f"gzip stream damaged ({exc}): the packets before it are kept"
-            return b""
+        # piece by piece (``read1``): ``GzipFile.read(n)`` gathers pieces and then raises on a cut
+        # member, which threw away everything decompressed in the same call (a cut .pcap.gz read
+        # as 0 packets)
+        parts: list[bytes] = []
+        got = 0
+        while not self.error and (n is None or n < 0 or got < n):
+            step = 1 << 20 if n is None or n < 0 else min(1 << 20, n - got)
+            try:
+                piece = self._gz.read1(step)
+            except Exception as exc:  # noqa: BLE001 - EOFError, OSError (bad CRC) or zlib.error
+                self.error = f"gzip stream damaged ({exc}): the packets before it are kept"
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
