@@ -277,6 +277,23 @@ def test_damaged_capture_warns_once_and_keeps_the_good_packets(model, tmp_path):
     assert len(out.splitlines()) == int(lines[1].split()[2]) > 0
 
 
+@pytest.mark.parametrize("reader", ["native", "dpkt", "scapy"])
+def test_cut_gzip_capture_keeps_the_packets_before_the_cut(tmp_path, reader):
+    import gzip
+
+    packed = gzip.compress(data(DEMO / "demo.pcap").read_bytes(), mtime=0)
+    cut = tmp_path / "cut.pcapng.gz"
+    cut.write_bytes(packed[:len(packed) // 2])  # a download interrupted half-way
+    code, out, err = cli("inspect", "--json", "--reader", reader, cut)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["format"] == "pcapng+gzip"
+    # whole blocks before the cut survive (all were lost: gzip raised on the cut and took them along)
+    assert 2500 < info["packets"] < 6000
+    assert info["skipped"] == {"cut_record": 1, "not_tcp_udp": info["packets"] - info["ipv4_tcp"] - info["ipv4_udp"]}
+    assert any(d.startswith("gzip stream damaged (") for d in info["damage"])
+
+
 # -- 4. portability: one model, other link types and IPv6 -----------------------------------------
 def _vlan_copy(src: Path, dst: Path, vid: int = 42) -> Path:
     """``src`` (Ethernet pcapng) rewritten as classic pcap with every frame 802.1Q-tagged."""
