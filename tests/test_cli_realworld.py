@@ -266,6 +266,20 @@ def test_no_flows_in_the_capture(model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_one_capture_without_flows_among_several_is_skipped(model):
+    empty, http = data(CORPUS / "tcpdump__empty.pcap"), data(CORPUS / "dpkt__http.pcap")
+    code, out, err = cli("classify", "-m", model, "-p", empty, "-p", http, "--format", "csv", "--report-all")
+    assert code == 0, err
+    warning, summary = err.splitlines()
+    assert warning == (f"netml: warning: no flows in {empty} (0 TCP/UDP packets; a flow of this model needs "
+                       "at least 2 packets with the same 5-tuple); skipped")
+    assert summary.startswith("netml classify: 4 flows, ")
+    assert [line.split(",")[0] for line in out.splitlines()] == ["capture"] + [str(http)] * 4
+    code, out, err = cli("classify", "-m", model, "-p", empty, "-p", CORPUS / "tcpdump__empty.pcapng")
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == "netml: error: no flows in any of the 2 captures"
+
+
 def test_damaged_capture_warns_once_and_keeps_the_good_packets(model, tmp_path):
     cut = tmp_path / "cut.pcapng"  # a capture cut short mid-block, as a copy interrupted mid-way leaves it
     cut.write_bytes(data(DEMO / "srcIP_10.42.0.119_anomaly.pcap").read_bytes()[:300_001])

@@ -59,6 +59,7 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
     fmt = fmt.lower()
     writer = _Writer(fmt, report_all)
     total_flows = total_anomalies = 0
+    without_flows = []
     for source in sources:
         result = pipe.classify(source)
         name = "<stdin>" if source == "-" else source
@@ -66,11 +67,19 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
             n = len(result.flows.packets)
             least = getattr(pipe.flow_splitter, "flow_pkts_thres", None)
             need = f"at least {max(2, least)} packets" if isinstance(least, int) else "more packets"
-            raise NetmlError(f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}; "
-                             f"a flow of this model needs {need} with the same 5-tuple)")
+            reason = (f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}; "
+                      f"a flow of this model needs {need} with the same 5-tuple)")
+            if len(sources) == 1:
+                raise NetmlError(reason)
+            # one small capture among many (-p *.pcap) is worth a warning, not the whole run
+            click.echo(f"netml: warning: {reason}; skipped", err=True)
+            without_flows.append(name)
+            continue
         writer.write(name, result)
         total_flows += len(result.flows)
         total_anomalies += int(result.anomalous.sum())
+    if len(without_flows) == len(sources) > 1:
+        raise NetmlError(f"no flows in any of the {len(sources)} captures")
     writer.close()
     click.echo(f"netml classify: {total_flows} flows, {total_anomalies} anomalies "
                f"(threshold {pipe.threshold:.6g}, {pipe.describe()})", err=True)
