@@ -139,6 +139,7 @@ LEARN = ("learn", "-p", DEMO / "demo.pcap", "-l", DEMO / "demo.csv")
     (("--flow-pkts-threshold", "0"), "parameter 'flow_pkts_thres' must be >= 1, got 0"),
     (("--algorithm", "nope"), "unknown algorithm 'nope'; installed: ae, gmm, iforest, kde, ocsvm, pca"),
     (("--feature", "nope"), "unknown feature 'nope'; installed: "),
+    (("--help-param", "--feature", "nope"), "unknown feature 'nope'; installed: "),
     (("--param", "{nu: 5}"), "parameter 'nu' must be <= 1.0, got 5"),
     (("--param", "nu: ["), "--param is not valid YAML/JSON at line 1"),
 ])

@@ -190,9 +190,11 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         from ..params import format_param_help
 
         info = reg.get("detector", algorithm)
+        # --help-param --feature NAME: that representation's parameters too (an unknown name is
+        # the one-line error before anything is printed)
+        name, _, path = resolve_feature(o["feature"], None, None, reg) if o["feature"] else (None, None, None)
         click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
-        if o["feature"]:  # --help-param --feature NAME: that representation's parameters too
-            name, _, path = resolve_feature(o["feature"], None, None, reg)
+        if name is not None:
             if path is None:
                 click.echo("")
                 text = format_param_help(reg.component_class("feature", name), f"feature {name}")
