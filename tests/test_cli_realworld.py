@@ -248,6 +248,12 @@ def test_terminal_on_stdin_is_refused_not_waited_on(model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_negative_seed_is_a_usage_error(tmp_path):
+    code, out, err = cli("demo", "--seed", "-1", tmp_path / "d")
+    assert_one_error(code, err, "Invalid value for '--seed': -1 is not in the range x>=0.")
+    assert out == "" and not (tmp_path / "d").exists()  # was an internal error after creating the folder
+
+
 def test_format_xml_is_a_usage_error(model):
     code, _, err = cli("classify", "-m", model, "-p", DEMO / "demo.pcap", "--format", "xml")
     assert_one_error(code, err, "Invalid value for '--format': 'xml' is not one of 'table', 'jsonl', 'csv'")

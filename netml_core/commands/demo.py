@@ -9,7 +9,7 @@ from ..demo import DEFAULT_SEED, make_demo
 
 @click.command("demo")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
               help="Random seed; the same seed always writes the same bytes.")
 def demo(directory: str, seed: int) -> None:
     """Write DIR/demo.pcap and DIR/demo.csv: four minutes of a small LAN with labelled attacks.
