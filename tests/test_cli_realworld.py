@@ -26,7 +26,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo"
 CORPUS = SHARED / "data" / "corpus" / "files"
 REPO = Path(__file__).resolve().parents[1]
-ONE_ERROR_LINE = re.compile(r"^netml( learn| classify| inspect)?: error: \S.*\n$")
+ONE_ERROR_LINE = re.compile(r"^netml( [a-z]+)*: error: \S.*\n$")
 
 
 def data(path: Path) -> Path:
