@@ -184,6 +184,9 @@ def read_model(path: str | os.PathLike, *, check_plugins: bool = True) -> ModelC
     and blobs are returned as ``bytes`` for their component to decode safely.
     """
     p = Path(path)
+    if os.fspath(path) == "-":
+        raise ModelFileError("the model is read from a file, not from stdin ('-'): give its path; stdin "
+                             "is for the capture")
     if not p.exists():
         raise ModelFileError(f"model file {p} does not exist")
     if p.is_dir():

@@ -164,6 +164,15 @@ def test_unwritable_model_path_fails_before_training(junk, target, reason):
     assert stdout == ""
 
 
+def test_dash_is_no_model_path(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*LEARN, "-o", "-")
+    assert_one_error(code, err, "cannot write the model file to stdout ('-'): give a path")
+    assert out == "" and list(tmp_path.iterdir()) == []  # used to write a file named '-'
+    code, out, err = cli("classify", "-m", "-", "-p", DEMO / "demo.pcap")
+    assert_one_error(code, err, "the model is read from a file, not from stdin ('-')")
+
+
 def test_unwritable_report_and_features_file(junk, tmp_path):
     out = tmp_path / "m.netml"
     code, stdout, err = cli(*LEARN, "-o", out, "--report", junk["text.txt"])

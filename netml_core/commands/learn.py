@@ -250,6 +250,8 @@ def _check_writable(path: str, what: str, folder: bool = False) -> None:
     existing folder: nothing is left behind, and missing folders are still created only on success."""
     import tempfile
 
+    if path == "-":
+        raise NetmlError(f"cannot write the {what} to stdout ('-'): give a path")
     target = Path(path)
     if target.is_dir() and not folder:
         raise NetmlError(f"cannot write {what} {path}: it is a folder")
