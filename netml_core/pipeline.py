@@ -160,6 +160,11 @@ class Pipeline:
         t0 = time.perf_counter()
         packet_tables = [self.read(s) for s in sources]
         self.flow_splitter.fit(PacketTable.concat(packet_tables) if len(packet_tables) > 1 else packet_tables[0])
+        if getattr(self.flow_splitter, "interval_", None) == 0.0:
+            # every later packet gap exceeds 0 s: the model would find no flow in any other capture
+            log.warning("warning: the learned sub-flow interval is 0 s: the training flows have no duration "
+                        "(packets without timestamps, e.g. pcapng simple packet blocks?); other captures "
+                        "will give no flows with this model")
         per_capture = [self.flow_splitter.split(p) for p in packet_tables]
         for src, ft in zip(sources, per_capture):
             log.info("%s: %d flows", _label(src), len(ft))

@@ -296,6 +296,18 @@ def test_one_capture_without_flows_among_several_is_skipped(model):
     assert err.splitlines()[-1] == "netml: error: no flows in any of the 2 captures"
 
 
+def test_capture_without_timestamps_warns_that_its_model_finds_no_flows_elsewhere(tmp_path):
+    spb = data(CORPUS / "pcapng-test-generator__le_basic_test010.pcapng")  # simple packet blocks: no time
+    out = tmp_path / "m.netml"
+    code, _, err = cli("learn", "-p", spb, "-o", out)
+    assert code == 0, err
+    assert err.splitlines() == ["netml: warning: the learned sub-flow interval is 0 s: the training flows have "
+                                "no duration (packets without timestamps, e.g. pcapng simple packet blocks?); "
+                                "other captures will give no flows with this model"]
+    code, _, err = cli("classify", "-m", out, "-p", DEMO / "srcIP_10.42.0.119_anomaly.pcap")
+    assert_one_error(code, err, "no flows in ")
+
+
 def test_damaged_capture_warns_once_and_keeps_the_good_packets(model, tmp_path):
     cut = tmp_path / "cut.pcapng"  # a capture cut short mid-block, as a copy interrupted mid-way leaves it
     cut.write_bytes(data(DEMO / "srcIP_10.42.0.119_anomaly.pcap").read_bytes()[:300_001])
