@@ -183,7 +183,7 @@ def load_data(in_file, *, allow_pickle=False):
     try:
         contents = read_model(path)
     except ModelFileError as exc:
-        if "zip without manifest.json" not in str(exc):
+        if "zip without manifest.json" not in str(exc) and "is a netml features file" not in str(exc):
             raise
         return _load_features_file(path)
     if DATA_KEY in contents.info:
