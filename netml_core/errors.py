@@ -27,5 +27,9 @@ class ModelFileError(NetmlError):
     """A model file that is missing, not a netml model, truncated, too new or needs a missing plugin."""
 
 
+class NotAModelError(ModelFileError):
+    """A readable zip that is not a netml model (e.g. a features file); callers may try other readers."""
+
+
 class NotFittedError(NetmlError):
     """A component was used before ``fit``."""

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_output
-from .errors import ModelFileError
+from .errors import ModelFileError, NotAModelError
 
 FORMAT = "netml-model"
 FORMAT_VERSION = 1
@@ -210,9 +210,9 @@ def read_model(path: str | os.PathLike, *, check_plugins: bool = True) -> ModelC
         names = set(zf.namelist())
         if MANIFEST not in names:
             if {"features.npy", "format.npy"} <= names:  # what 'netml learn extract' writes
-                raise ModelFileError(f"{p} is a netml features file, not a model: train one with "
+                raise NotAModelError(f"{p} is a netml features file, not a model: train one with "
                                      f"'netml learn train --feature-file {p} -o MODEL'")
-            raise ModelFileError(f"{p} is not a netml model file (zip without {MANIFEST})")
+            raise NotAModelError(f"{p} is not a netml model file (zip without {MANIFEST})")
         manifest = _read_manifest(zf, p)
         arrays = _read_arrays(zf, p) if ARRAYS in names else {}
         blobs = {}

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from netml_core.errors import ModelFileError, NetmlError
+from netml_core.errors import ModelFileError, NetmlError, NotAModelError
 
 #: key of the data tree in a data file's ``info``
 DATA_KEY = "netml_data"
@@ -182,9 +182,7 @@ def load_data(in_file, *, allow_pickle=False):
 
     try:
         contents = read_model(path)
-    except ModelFileError as exc:
-        if "zip without manifest.json" not in str(exc) and "is a netml features file" not in str(exc):
-            raise
+    except NotAModelError:  # a zip of arrays without a manifest: the features file of 'learn extract'
         return _load_features_file(path)
     if DATA_KEY in contents.info:
         return _from_tree(contents.info[DATA_KEY])
