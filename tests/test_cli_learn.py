@@ -224,9 +224,10 @@ def test_feature_names_of_the_original_are_accepted(tmp_path, given, name, param
 
 def test_fft_and_header_flags_reach_the_feature(tmp_path):
     data = demo_data()
-    ok("learn", "-p", data / "demo.pcap", "-l", data / "demo.csv", "--fft", "--header", "-o", tmp_path / "m.dat")
+    out, err = ok("learn", "-p", data / "demo.pcap", "-l", data / "demo.csv", "--fft", "--header", "-o", tmp_path / "m.dat")
     feat = _manifest(tmp_path / "m.dat")["components"]["feature"]
     assert feat["name"] == "iat" and feat["params"]["fft"] is True and feat["params"]["header"] is True
+    assert "feature=iat+fft+header " in out + err  # the summary names the variant that ran
 
 
 def test_manifest_records_components_versions_and_splitter_options(tmp_path):

@@ -444,7 +444,8 @@ def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict,
     threshold = pipe.threshold
 
     metrics: dict[str, Any] = {
-        "algorithm": pipe.names["detector"], "feature": pipe.names["feature"], "scaler": pipe.names["scaler"],
+        "algorithm": pipe.names["detector"], "feature": pipe.names["feature"],
+        "feature_variant": _feature_label(pipe), "scaler": pipe.names["scaler"],
         "reader": pipe.names["reader"], "train_on": train_on if labelled else "all (unlabelled)",
         "n_flows": int(n), "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
         "n_fit": int(len(fit_idx)), "train_seconds": train_seconds, "test_seconds": test_seconds,
@@ -477,6 +478,13 @@ def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict,
                       threshold, y[test_idx] if labelled else None, test_scores)
 
 
+def _feature_label(pipe) -> str:
+    """The feature name with its switches, e.g. ``iat+fft+header``, so the summary says what ran."""
+    feature = pipe.components["feature"]
+    flags = [f for f in ("fft", "header") if getattr(feature, f, False)]
+    return "+".join([pipe.names["feature"], *flags])
+
+
 def _nan_none(v: float | None):
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
@@ -486,7 +494,7 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def _print_table(m: dict, labelled: bool) -> None:
-    _say(f"pipeline: reader={m['reader']} feature={m['feature']} scaler={m['scaler']} "
+    _say(f"pipeline: reader={m['reader']} feature={m['feature_variant']} scaler={m['scaler']} "
                f"algorithm={m['algorithm']}")
     if labelled:
         _say(f"{'flows':<16}{'train':>8}{'test':>8}")
