@@ -10,30 +10,16 @@ import struct
 import subprocess
 import sys
 import zipfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_helpers import cli, demo_data
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def demo_data() -> Path:
-    if not (DEMO / "demo.pcap").is_file():
-        pytest.fail(f"shared demo data missing at {DEMO} (../shared must sit beside the repo)", pytrace=False)
-    return DEMO
-
-
-def cli(*argv) -> tuple[int, str, str]:
-    from netml_core import cli as netml_cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = netml_cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ capture (srcIP_10.42.0.119_anomaly.pcap). Plus the original CLI's AUCs and the o
 from __future__ import annotations
 
 import csv
-import io
 import json
 import zipfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cli_helpers import cli, demo_data
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo"
@@ -26,22 +26,6 @@ FEATURES = ["IAT", "SIZE", "STATS", "SAMP_NUM"]
 FAST_PARAMS = {"ae": "{epochs: 3, hidden_dim: 16, latent_dim: 4}"}
 #: reference feature widths of the original on the 88 labelled demo flows
 WIDTH = {"IAT": 71, "SIZE": 72, "STATS": 12, "SAMP_NUM": 71}
-
-
-def demo_data() -> Path:
-    if not (DEMO / "demo.pcap").is_file():
-        pytest.fail(f"shared demo data missing at {DEMO} (../shared must sit beside the repo)", pytrace=False)
-    return DEMO
-
-
-def cli(*argv) -> tuple[int, str, str]:
-    """Run ``netml`` in-process: (exit code, stdout, stderr)."""
-    from netml_core import cli as netml_cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = netml_cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def ok(*argv) -> tuple[str, str]:

@@ -8,7 +8,6 @@ classifies IPv6, Linux-cooked and VLAN-tagged captures in its own feature space.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -16,11 +15,11 @@ import struct
 import subprocess
 import sys
 import zipfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from cli_helpers import cli
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo"
@@ -33,15 +32,6 @@ def data(path: Path) -> Path:
     if not path.exists():
         pytest.fail(f"shared data missing: {path} (../shared must sit beside the repo)", pytrace=False)
     return path
-
-
-def cli(*argv) -> tuple[int, str, str]:
-    from netml_core import cli as netml_cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = netml_cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_process(*argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=300, **kw):
