@@ -21,6 +21,8 @@ from netml_core.readers.native import NativeReader
 from netml_core.registry import get_registry
 from netml_core.splitter import NetmlFlowSplitter
 
+from helpers import need
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo" / "demo.pcap"
 CSV = SHARED / "data" / "netml-demo" / "demo.csv"
@@ -39,15 +41,9 @@ CONFIGS = {  # reference name -> (feature, params)
 SIZE_BASED = {"SIZE", "IAT_SIZE", "STATS", "SAMP_SIZE"}
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"shared data missing: {path}", pytrace=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def demo():
-    return NativeReader().read(str(_need(DEMO)))
+    return NativeReader().read(str(need(DEMO)))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +61,7 @@ def _labelled_flows(packets):
     """netml's order of operations: pcap2flows(q_interval=0.9), label_flows(csv), drop unmatched."""
     sp = NetmlFlowSplitter(q_interval=0.9, flow_pkts_thres=2).fit(packets)
     flows = sp.split(packets)
-    y = CsvLabels(_need(CSV)).labels_for(flows)
+    y = CsvLabels(need(CSV)).labels_for(flows)
     return sp, flows.subset(y >= 0), y[y >= 0], int((y < 0).sum())
 
 
@@ -91,7 +87,7 @@ def test_labelled_flows_and_labels_match_netml(demo):
 def test_reference_matrix_reproduced(config, demo, scapy_sized):
     packets = scapy_sized if config in SIZE_BASED else demo
     feature, X, y, _ = _extract(packets, config)
-    ref = np.load(_need(REF / f"{config}_features.npy"))
+    ref = np.load(need(REF / f"{config}_features.npy"))
     assert X.shape == ref.shape
     np.testing.assert_allclose(X, ref, rtol=0, atol=5e-7)
     assert y.tolist() == np.load(REF / f"{config}_labels.npy").tolist()

@@ -14,25 +14,21 @@ from netml_core.packets import PacketTable, ip_to_words, words_to_ip
 from netml_core.readers.native import NativeReader
 from netml_core.splitter import NetmlFlowSplitter, NoFlowsError
 
+from helpers import need
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo" / "demo.pcap"
 REF = SHARED / "reference" / "netml-0.7.1"
 INTERVAL = 5.776507735252384
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"shared data missing: {path}", pytrace=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def demo():
-    return NativeReader().read(str(_need(DEMO)))
+    return NativeReader().read(str(need(DEMO)))
 
 
 def _ref(name):
-    return json.loads((_need(REF) / name).read_text())
+    return json.loads((need(REF) / name).read_text())
 
 
 def _flow_rows(ft):
@@ -81,7 +77,7 @@ def scapy_lengths():
     """len(pkt) of every TCP/UDP packet as scapy re-serialises it: what netml summed as bytes."""
     from scapy.all import IP, TCP, UDP, PcapNgReader
 
-    with PcapNgReader(str(_need(DEMO))) as rd:
+    with PcapNgReader(str(need(DEMO))) as rd:
         return np.array([len(p) for p in rd if IP in p and (TCP in p or UDP in p)])
 
 

@@ -1,4 +1,4 @@
-"""Helpers the CLI test modules share: the shared demo data and an in-process ``netml`` runner."""
+"""Helpers test modules share: guards for ../shared data and an in-process ``netml`` runner."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO = SHARED / "data" / "netml-demo"
+
+
+def need(path: Path) -> Path:
+    """``path`` under ../shared; fails (never skips) when it is missing."""
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path}", pytrace=False)
+    return path
 
 
 def demo_data() -> Path:
