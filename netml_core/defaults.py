@@ -1,0 +1,17 @@
+"""The default pipeline, in one place: the CLI, ``netml evaluate`` and the Python API read it here.
+
+Chosen by measurement on real labelled traffic (see the README's "Flows and features"): flow-meter
+flows (``meter``: idle and active timeouts, both directions in one flow, one-packet flows kept)
+described by whole-flow statistics (``flowstats``), a one-class SVM, and a threshold calibrated on
+held-out normal flows at a target false-positive rate. netml 0.x's semantics stay available by
+name (``--splitter netml --feature iat``) for parity, not as the default.
+"""
+
+DEFAULT_READER = "native"
+DEFAULT_SPLITTER = "meter"
+DEFAULT_FEATURE = "flowstats"
+DEFAULT_ALGORITHM = "ocsvm"
+#: target false-positive rate of the calibrated threshold, measured on held-out normal flows
+DEFAULT_FPR = 0.01
+#: share of the normal training flows held out to calibrate the threshold
+DEFAULT_CALIBRATION_SIZE = 0.2
