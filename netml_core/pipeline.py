@@ -214,17 +214,42 @@ class Pipeline:
             raise NotFittedError("pipeline is not fitted yet: run fit_extract first")
 
     # -- back half: X -> scores -----------------------------------------------------------------
-    def fit_detector(self, X: np.ndarray) -> "Pipeline":
-        """Fit the scaler, then the detector on the scaled rows."""
+    def fit_detector(self, X: np.ndarray, *, fpr: float | None = None,
+                     calibration_size: float | None = None, random_state: int | None = None) -> "Pipeline":
+        """Fit the scaler, then the detector on the scaled rows; with ``fpr``, calibrate its threshold.
+
+        ``fpr`` (a target false-positive rate) holds out ``calibration_size`` of the rows (all normal
+        flows), fits scaler and detector on the rest and sets the threshold to the conformal
+        ``(1 - fpr)`` quantile of the held-out scores: on new normal traffic like the training
+        traffic at most ``fpr`` of the flows score above it. Scores of the rows a detector was fitted
+        on are optimistic (an OCSVM or a KDE fits them tightly), so a threshold taken from them flags
+        far more new normal flows than intended. Without ``fpr`` the detector's own
+        ``contamination`` quantile of its training scores is kept (netml 0.x). What was done is in
+        ``self.calibration_``.
+        """
         if self.detector is None:
             raise ParameterError("this pipeline has no detector")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ParameterError(f"no training flows to fit the {self.names['detector']} detector on")
+        if fpr is None:
+            self._fit_rows(X)
+            self.calibration_ = {"method": "contamination", "n_fit": int(len(X))}
+            return self
+        from .calibration import calibrate_threshold, split_calibration
+
+        fit_idx, cal_idx = split_calibration(len(X), calibration_size, random_state)
+        self._fit_rows(X[fit_idx])
+        cal_rows = X[cal_idx] if len(cal_idx) else X[fit_idx]
+        self.calibration_ = calibrate_threshold(self.score(cal_rows), fpr, held_out=bool(len(cal_idx)))
+        self.calibration_["n_fit"] = int(len(fit_idx))
+        self.detector.threshold_ = self.calibration_["threshold"]
+        return self
+
+    def _fit_rows(self, X: np.ndarray) -> None:
         if self.scaler is not None:
             self.scaler.fit(X)
         self.detector.fit(self._scale(X))
-        return self
 
     def warm_up(self, X: np.ndarray, rows: int = 16) -> None:
         """Fit a throwaway copy of the detector on a few rows, so that the libraries it imports
