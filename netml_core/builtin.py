@@ -11,5 +11,7 @@ def register_readers(register):
 
 @hookimpl
 def register_flow_splitters(register):
-    register("netml", "netml_core.splitter:NetmlFlowSplitter", aliases=("default",),
-             summary="the original netml's 5-tuple flows, timeouts and interval sub-flows")
+    register("meter", "netml_core.flowmeter:FlowMeterSplitter", aliases=("default", "flowmeter"),
+             summary="flow-meter flows: idle/active timeouts, TCP close, both directions, every packet kept")
+    register("netml", "netml_core.splitter:NetmlFlowSplitter",
+             summary="the original netml's 5-tuple flows, timeouts and interval sub-flows (0.x parity)")

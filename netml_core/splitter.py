@@ -213,17 +213,7 @@ class NetmlFlowSplitter(FlowSplitter):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _key_columns(self, packets: PacketTable) -> list[np.ndarray]:
-        proto = packets.proto.astype(np.uint64)
-        if self.direction == "uni":
-            ports = (packets.sport.astype(np.uint64) << np.uint64(16)) | packets.dport.astype(np.uint64)
-            return [packets.src, packets.dst, (ports << np.uint64(8)) | proto]
-        a_first = _endpoint_le(packets.src, packets.sport, packets.dst, packets.dport)
-        lo = np.where(a_first[:, None], packets.src, packets.dst)
-        hi = np.where(a_first[:, None], packets.dst, packets.src)
-        lo_port = np.where(a_first, packets.sport, packets.dport).astype(np.uint64)
-        hi_port = np.where(a_first, packets.dport, packets.sport).astype(np.uint64)
-        ports = (lo_port << np.uint64(16)) | hi_port
-        return [lo, hi, (ports << np.uint64(8)) | proto]
+        return flow_key_columns(packets, self.direction)
 
     def _to_flowtable(self, packets: PacketTable, runs: "_Runs", meta: dict) -> FlowTable:
         order = runs.perm.astype(np.int64)
@@ -231,10 +221,7 @@ class NetmlFlowSplitter(FlowSplitter):
         head = order[offsets[:-1]]  # first packet of each flow carries the key
         direction = None
         if self.direction == "bi":
-            ids = seg.segment_ids(offsets)
-            fsrc, fsport = packets.src[head][ids], packets.sport[head][ids]
-            same = np.all(packets.src[order] == fsrc, axis=1) & (packets.sport[order] == fsport)
-            direction = (~same).astype(np.uint8)
+            direction = packet_direction(packets, order, offsets)
             meta["direction"] = "bi"
         return FlowTable(
             packets=packets,
@@ -264,6 +251,31 @@ class _Runs:
             return self  # every segment kept, in order (index comes from flatnonzero)
         pos, offsets = seg.gather(self.offsets, index)
         return _Runs(self.perm[pos], offsets, self.t[pos], self.proto[pos])
+
+
+def flow_key_columns(packets: PacketTable, direction: str) -> list[np.ndarray]:
+    """Grouping key columns: the directional 5-tuple (``uni``) or the sorted endpoint pair (``bi``)."""
+    proto = packets.proto.astype(np.uint64)
+    if direction == "uni":
+        ports = (packets.sport.astype(np.uint64) << np.uint64(16)) | packets.dport.astype(np.uint64)
+        return [packets.src, packets.dst, (ports << np.uint64(8)) | proto]
+    a_first = _endpoint_le(packets.src, packets.sport, packets.dst, packets.dport)
+    lo = np.where(a_first[:, None], packets.src, packets.dst)
+    hi = np.where(a_first[:, None], packets.dst, packets.src)
+    lo_port = np.where(a_first, packets.sport, packets.dport).astype(np.uint64)
+    hi_port = np.where(a_first, packets.dport, packets.sport).astype(np.uint64)
+    ports = (lo_port << np.uint64(16)) | hi_port
+    return [lo, hi, (ports << np.uint64(8)) | proto]
+
+
+def packet_direction(packets: PacketTable, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per packet of a bidirectional flow table (in ``order``): 0 if sent by the flow's first
+    sender, 1 for the reverse direction."""
+    head = order[offsets[:-1]]
+    ids = seg.segment_ids(offsets)
+    fsrc, fsport = packets.src[head][ids], packets.sport[head][ids]
+    same = np.all(packets.src[order] == fsrc, axis=1) & (packets.sport[order] == fsport)
+    return (~same).astype(np.uint8)
 
 
 def _endpoint_le(a_addr, a_port, b_addr, b_port) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""The default flow splitter: flows as a flow meter sees them (nfstream, CICFlowMeter, Zeek, Argus).
+
+A flow is the packets of one 5-tuple, both directions together by default, from its first packet
+until one of:
+
+- **idle timeout**: no packet for more than ``idle_timeout`` seconds; the next packet starts a new
+  flow;
+- **active timeout**: the flow has lasted ``active_timeout`` seconds; the packet at or past that
+  point starts a new flow (so a day-long connection becomes a series of windows, and a detector
+  sees it long before it ends);
+- **TCP close and reuse** (``tcp_close``): after a FIN or RST, a new SYN (without ACK) on the same
+  5-tuple starts a new connection and so a new flow; the FIN/ACK exchange and late ACKs stay in the
+  flow they close.
+
+Every TCP/UDP packet lands in exactly one flow: there is no learned sub-flow interval and nothing
+is dropped for being the tail of a flow. One-packet flows (a scan probe, a SYN of a flood, a lone
+DNS query) are kept unless ``min_packets`` says otherwise. Flows are returned in order of their
+first packet. Timestamps are compared as integer nanoseconds, so the cuts do not depend on float
+rounding.
+
+Everything is numpy over the packet columns: one grouping sort, then segment arithmetic; only the
+active timeout needs rounds (one vectorised binary search per window of the longest flow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .components import FlowSplitter
+from .errors import ParameterError
+from .flowtable import FlowTable
+from .packets import PacketTable
+from . import segments as seg
+from .splitter import _check_number, flow_key_columns, packet_direction
+
+NS = 1_000_000_000
+#: TCP flag bits (see ``PacketTable.tcp_flags``)
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+
+
+class FlowMeterSplitter(FlowSplitter):
+    """Flow-meter flows: idle and active timeouts, TCP close, both directions, every packet kept."""
+
+    param_docs = {
+        "idle_timeout": "seconds without a packet that end a flow",
+        "active_timeout": "seconds after its first packet at which a flow is cut (null: never)",
+        "direction": "'bi': both directions of a 5-tuple in one flow; 'uni': one flow per direction",
+        "tcp_close": "a SYN after a FIN or RST on the same 5-tuple starts a new flow",
+        "min_packets": "flows with fewer packets are dropped (1 keeps every packet)",
+    }
+
+    def __init__(self, idle_timeout=60.0, active_timeout=120.0, direction="bi", tcp_close=True,
+                 min_packets=1):
+        self.idle_timeout = idle_timeout
+        self.active_timeout = active_timeout
+        self.direction = direction
+        self.tcp_close = tcp_close
+        self.min_packets = min_packets
+        self._validate()
+
+    def _validate(self) -> None:
+        _check_number("idle_timeout", self.idle_timeout, low=0, low_open=True, high=10 ** 9)
+        if self.active_timeout is not None:
+            _check_number("active_timeout", self.active_timeout, low=0, low_open=True, high=10 ** 9)
+        if self.direction not in ("uni", "bi"):
+            raise ParameterError(f"parameter 'direction' must be 'uni' or 'bi', got {self.direction!r}")
+        if not isinstance(self.tcp_close, bool):
+            raise ParameterError(f"parameter 'tcp_close' must be true or false, got {self.tcp_close!r}")
+        _check_number("min_packets", self.min_packets, low=1, high=2 ** 31, integer=True)
+
+    def fit(self, packets: PacketTable) -> "FlowMeterSplitter":
+        """Nothing is learned from the data: timeouts are parameters, the same on every capture."""
+        self._validate()
+        return self
+
+    def split(self, packets: PacketTable) -> FlowTable:
+        self._validate()
+        n = len(packets)
+        ts = packets.ts_ns
+        base = seg.stable_argsort(ts) if n and np.any(ts[1:] < ts[:-1]) else np.arange(n, dtype=np.int64)
+        perm, group_offsets = seg.group_rows(flow_key_columns(packets, self.direction), order=base)
+        t = ts[perm]
+        first = np.zeros(n, dtype=bool)
+        first[group_offsets[:-1][np.diff(group_offsets) > 0]] = True
+
+        gap = np.zeros(n, dtype=np.int64)
+        if n:
+            np.subtract(t[1:], t[:-1], out=gap[1:])
+        start = first | (gap > _ns(self.idle_timeout))
+        n_idle = int(np.count_nonzero(start)) - int(np.count_nonzero(first))
+        n_close = 0
+        if self.tcp_close and n:
+            reopen = _tcp_reopen(packets.tcp_flags[perm], packets.proto[perm], start)
+            n_close = int(np.count_nonzero(reopen))
+            start |= reopen
+        n_active = 0
+        if self.active_timeout is not None and n:
+            active = _active_cuts(t, seg.offsets_from_starts(start), _ns(self.active_timeout))
+            n_active = int(np.count_nonzero(active & ~start))
+            start |= active
+        offsets = seg.offsets_from_starts(start) if n else np.zeros(1, dtype=np.int64)
+
+        counts = np.diff(offsets)
+        keep = counts >= self.min_packets
+        # flows in order of their first packet (ties: in order of first appearance of the 5-tuple)
+        keep_idx = np.flatnonzero(keep)
+        keep_idx = keep_idx[seg.stable_argsort(t[offsets[:-1][keep_idx]])] if len(keep_idx) else keep_idx
+        pos, offsets = seg.gather(offsets, keep_idx)
+        order = perm[pos].astype(np.int64)
+        meta = {
+            "packets": n,
+            "flows": len(offsets) - 1,
+            "packets_in_flows": int(offsets[-1]),
+            "flows_cut_by_idle_timeout": n_idle,
+            "flows_cut_by_active_timeout": n_active,
+            "flows_reopened_after_tcp_close": n_close,
+            "dropped_small_flow_packets": int(counts[~keep].sum()),
+            "direction": self.direction,
+        }
+        meta["dropped_packets"] = n - meta["packets_in_flows"]
+        head = order[offsets[:-1]]
+        direction = packet_direction(packets, order, offsets) if self.direction == "bi" else None
+        return FlowTable(packets=packets, order=order, offsets=offsets,
+                         src=packets.src[head], dst=packets.dst[head], sport=packets.sport[head],
+                         dport=packets.dport[head], proto=packets.proto[head],
+                         ip_version=packets.ip_version[head], direction=direction, meta=meta)
+
+
+def _ns(seconds) -> int:
+    return int(round(float(seconds) * NS))
+
+
+def _tcp_reopen(flags: np.ndarray, proto: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Packets (in grouped order) that open a new TCP connection on a 5-tuple that was closed.
+
+    A pure SYN (SYN without ACK) starts a new flow when a FIN or RST was seen since the flow
+    started or since the flow's previous pure SYN (a retransmitted SYN is the same attempt).
+    """
+    tcp = proto == 6
+    syn = tcp & ((flags & (SYN | ACK)) == SYN)
+    closing = tcp & ((flags & (FIN | RST)) != 0)
+    n = len(flags)
+    idx = np.arange(n, dtype=np.int64)
+    # anchor[i]: last position < i that is a flow start or a pure SYN
+    marks = np.where(syn | start, idx, -1)
+    anchor = np.empty(n, dtype=np.int64)
+    anchor[0] = -1
+    np.maximum.accumulate(marks[:-1], out=anchor[1:])
+    closed_before = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(closing, out=closed_before[1:])  # closed_before[i]: closing packets in [0, i)
+    seen = closed_before[idx] - closed_before[np.maximum(anchor, 0)]
+    return syn & ~start & (anchor >= 0) & (seen > 0)
+
+
+def _active_cuts(t: np.ndarray, offsets: np.ndarray, active_ns: int) -> np.ndarray:
+    """Packets that start a new window: the first at or past ``window start + active_ns``.
+
+    Greedy, as a flow meter does it on packet arrival: each window starts at a packet and the next
+    begins at the first packet ``active_ns`` or more after it. Done for all segments at once, one
+    round per window, each round a vectorised binary search inside the still-open segments.
+    """
+    cuts = np.zeros(len(t), dtype=bool)
+    lo_all, hi_all = offsets[:-1], offsets[1:]
+    long = (hi_all > lo_all) & (t[np.maximum(hi_all - 1, 0)] - t[np.minimum(lo_all, len(t) - 1)] >= active_ns)
+    cur, hi = lo_all[long].copy(), hi_all[long].copy()
+    while len(cur):
+        target = t[cur] + active_ns
+        lo, h = cur + 1, hi.copy()
+        while True:  # first position in [cur + 1, hi) with t >= target (hi when none)
+            open_ = lo < h
+            if not open_.any():
+                break
+            mid = (lo + h) >> 1
+            ge = t[np.minimum(mid, len(t) - 1)] >= target
+            h = np.where(open_ & ge, mid, h)
+            lo = np.where(open_ & ~ge, mid + 1, lo)
+        found = lo < hi
+        cuts[lo[found]] = True
+        cur, hi = lo[found], hi[found]
+        more = t[hi - 1] - t[cur] >= active_ns
+        cur, hi = cur[more], hi[more]
+    return cuts

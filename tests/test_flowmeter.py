@@ -1,0 +1,177 @@
+"""Flow-meter splitter (the default): timeouts, TCP close, directions, every packet kept, and a literal
+packet-by-packet oracle written the way a flow meter runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netml_core.errors import ParameterError
+from netml_core.flowmeter import FlowMeterSplitter
+from netml_core.packets import PacketTable, ip_to_words
+from netml_core.readers.native import NativeReader
+
+from helpers import SHARED, need
+
+F, S, R, P, A = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def _pt(rows):
+    """rows of (t_s, src, sport, dst, dport, proto[, flags])"""
+    n = len(rows)
+    return PacketTable(
+        ts_ns=np.array([round(r[0] * 1e9) for r in rows], dtype=np.int64), wire_len=np.arange(n) + 60,
+        ip_version=np.full(n, 4), proto=np.array([r[5] for r in rows]),
+        src=ip_to_words([r[1] for r in rows]), dst=ip_to_words([r[3] for r in rows]),
+        sport=np.array([r[2] for r in rows]), dport=np.array([r[4] for r in rows]),
+        tcp_flags=np.array([r[6] if len(r) > 6 else 0 for r in rows]), ttl=np.full(n, 64))
+
+
+def _flows(ft):
+    return [ft.order[ft.offsets[i]:ft.offsets[i + 1]].tolist() for i in range(len(ft))]
+
+
+C, SV = "10.0.0.9", "10.0.0.1"
+
+
+def test_one_packet_flows_are_kept_and_every_packet_lands_once():
+    pt = _pt([(0.0, C, 1000, SV, 80, 6, S), (0.1, C, 1001, SV, 81, 6, S), (0.2, C, 1002, SV, 82, 6, S),
+              (0.3, C, 5353, SV, 53, 17), (0.4, SV, 53, C, 5353, 17)])
+    ft = FlowMeterSplitter().split(pt)
+    assert _flows(ft) == [[0], [1], [2], [3, 4]]
+    assert ft.meta["packets_in_flows"] == 5 and ft.meta["dropped_packets"] == 0
+    assert ft.direction.tolist() == [0, 0, 0, 0, 1]
+    assert FlowMeterSplitter(min_packets=2).split(pt).meta["dropped_small_flow_packets"] == 3
+
+
+def test_idle_timeout_ends_a_flow():
+    rows = [(t, C, 5000, SV, 53, 17) for t in (0.0, 1.0, 31.5, 92.0, 93.0)]
+    assert _flows(FlowMeterSplitter(idle_timeout=60).split(_pt(rows))) == [[0, 1, 2], [3, 4]]
+    assert _flows(FlowMeterSplitter(idle_timeout=30).split(_pt(rows))) == [[0, 1], [2], [3, 4]]
+
+
+def test_active_timeout_cuts_long_flows_greedily_from_each_window_start():
+    # one packet per 10 s for 100 s, active 25 s: windows start at 0, 30, 60, 90
+    rows = [(float(t), C, 5000, SV, 53, 17) for t in range(0, 101, 10)]
+    ft = FlowMeterSplitter(idle_timeout=60, active_timeout=25).split(_pt(rows))
+    assert _flows(ft) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10]]
+    assert ft.meta["flows_cut_by_active_timeout"] == 3
+    # exactly at the timeout is a cut (>=), like a flow meter's expiry check
+    ft = FlowMeterSplitter(active_timeout=20).split(_pt(rows))
+    assert _flows(ft) == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [10]]
+    assert len(FlowMeterSplitter(active_timeout=None).split(_pt(rows))) == 1
+
+
+def test_tcp_syn_after_fin_or_rst_opens_a_new_flow_but_retransmitted_syn_does_not():
+    rows = [
+        (0.0, C, 4000, SV, 80, 6, S), (0.5, C, 4000, SV, 80, 6, S),  # SYN retransmitted
+        (0.6, SV, 80, C, 4000, 6, S | A), (0.7, C, 4000, SV, 80, 6, A),
+        (1.0, C, 4000, SV, 80, 6, F | A), (1.1, SV, 80, C, 4000, 6, F | A), (1.2, C, 4000, SV, 80, 6, A),
+        (2.0, C, 4000, SV, 80, 6, S),  # port reused: a new connection
+        (2.1, SV, 80, C, 4000, 6, R | A),  # refused
+        (3.0, C, 4000, SV, 80, 6, S),  # and tried again
+    ]
+    ft = FlowMeterSplitter().split(_pt(rows))
+    assert _flows(ft) == [[0, 1, 2, 3, 4, 5, 6], [7, 8], [9]]
+    assert ft.meta["flows_reopened_after_tcp_close"] == 2
+    assert _flows(FlowMeterSplitter(tcp_close=False).split(_pt(rows))) == [list(range(10))]
+
+
+def test_directions_and_flow_order():
+    rows = [(0.0, SV, 53, C, 5353, 17), (0.1, C, 7000, SV, 80, 6, S), (0.2, C, 5353, SV, 53, 17)]
+    bi = FlowMeterSplitter().split(_pt(rows))
+    assert _flows(bi) == [[0, 2], [1]]  # ordered by first packet
+    assert bi.direction.tolist() == [0, 1, 0]
+    assert int(bi.sport[0]) == 53  # the first sender is the flow's src
+    uni = FlowMeterSplitter(direction="uni").split(_pt(rows))
+    assert _flows(uni) == [[0], [1], [2]] and uni.direction is None
+
+
+def test_unsorted_timestamps_are_sorted_within_flows():
+    rows = [(2.0, C, 1, SV, 2, 17), (0.0, C, 1, SV, 2, 17), (1.0, C, 1, SV, 2, 17)]
+    assert _flows(FlowMeterSplitter().split(_pt(rows))) == [[1, 2, 0]]
+
+
+def test_empty_table():
+    ft = FlowMeterSplitter().split(_pt([]))
+    assert len(ft) == 0 and ft.offsets.tolist() == [0]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"idle_timeout": 0}, "idle_timeout"), ({"active_timeout": -1}, "active_timeout"),
+    ({"direction": "both"}, "direction"), ({"tcp_close": "yes"}, "tcp_close"),
+    ({"min_packets": 0}, "min_packets"), ({"idle_timeout": float("nan")}, "idle_timeout"),
+    ({"idle_timeout": 10 ** 400}, "idle_timeout"),
+])
+def test_bad_parameters_are_one_line_errors(params, message):
+    with pytest.raises(ParameterError, match=message):
+        FlowMeterSplitter(**params)
+
+
+# -- a literal flow meter, one packet at a time, as the oracle ---------------------------------------
+def _oracle(pt: PacketTable, idle, active, bi=True, tcp_close=True):
+    open_flows = {}  # key -> [packet ids, start_ns, last_ns, closed, anchor_closed]
+    done = []
+    order = np.argsort(pt.ts_ns, kind="stable")
+    for i in order.tolist():
+        s, d = tuple(pt.src[i].tolist()), tuple(pt.dst[i].tolist())
+        a, b = (s, int(pt.sport[i])), (d, int(pt.dport[i]))
+        key = (min(a, b), max(a, b), int(pt.proto[i])) if bi else (a, b, int(pt.proto[i]))
+        t, fl, tcp = int(pt.ts_ns[i]), int(pt.tcp_flags[i]), int(pt.proto[i]) == 6
+        pure_syn = tcp and (fl & (S | A)) == S
+        f = open_flows.get(key)
+        new = f is None or t - f["last"] > idle * 1e9
+        if not new and tcp_close and pure_syn and f["closing_since_syn"]:
+            new = True
+        if not new and active is not None and t - f["start"] >= active * 1e9:
+            new = True
+        if new:
+            if f is not None:
+                done.append(f)
+            f = open_flows[key] = {"ids": [], "start": t, "last": t, "closing_since_syn": False}
+        elif pure_syn:
+            f["closing_since_syn"] = False
+        f["ids"].append(i)
+        f["last"] = t
+        if tcp and fl & (F | R):
+            f["closing_since_syn"] = True
+    done += open_flows.values()
+    return sorted((f["ids"] for f in done), key=lambda ids: (int(pt.ts_ns[ids[0]]), ids[0]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("bi", [True, False])
+def test_matches_a_literal_flow_meter_on_random_traffic(seed, bi):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    hosts = [f"10.0.0.{k}" for k in range(4)]
+    t = np.cumsum(rng.choice([0.001, 0.5, 3.0, 12.0, 40.0], size=n, p=[0.4, 0.3, 0.2, 0.08, 0.02]))
+    a, b = rng.integers(0, 4, n), rng.integers(0, 4, n)
+    ports = rng.integers(0, 3, n)
+    flip = rng.random(n) < 0.5
+    proto = np.where(rng.random(n) < 0.7, 6, 17)
+    flags = np.where(proto == 6, rng.choice([S, S | A, A, F | A, R, P | A], size=n,
+                                             p=[0.1, 0.1, 0.5, 0.1, 0.05, 0.15]), 0)
+    rows = []
+    for k in range(n):
+        e1, e2 = (hosts[a[k]], 1000 + ports[k]), (hosts[b[k]], 80)
+        if flip[k]:
+            e1, e2 = e2, e1
+        rows.append((float(t[k]), e1[0], e1[1], e2[0], e2[1], int(proto[k]), int(flags[k])))
+    pt = _pt(rows)
+    for idle, active in ((10.0, 30.0), (60.0, 120.0), (5.0, None)):
+        ft = FlowMeterSplitter(idle_timeout=idle, active_timeout=active, direction="bi" if bi else "uni").split(pt)
+        assert _flows(ft) == _oracle(pt, idle, active, bi=bi)
+        assert sorted(ft.order.tolist()) == list(range(n))
+
+
+def test_tunnel_capture_is_cut_by_the_active_timeout_and_keeps_every_packet():
+    path = need(SHARED / "data" / "evalset-dev" / "files" / "DNS-Tunnel-Datasets__dnscat2-txt_00001_20230903183304.pcap")
+    pt = NativeReader().read(str(path))
+    ft = FlowMeterSplitter().split(pt)
+    # one client port for the whole tunnel: 20 minutes of it become 120-second windows, both ways in one flow
+    assert len(pt) == 7950 and len(ft) == 10
+    assert ft.meta["packets_in_flows"] == 7950 and ft.meta["flows_cut_by_active_timeout"] == 9
+    assert len(FlowMeterSplitter(direction="uni").split(pt)) == 20
