@@ -6,6 +6,15 @@ a width ``dim`` or takes the real part of its FFT at ``n = dim``, and with ``hea
 (FFT'd too when ``fft``). ``dim`` comes from the ``q_dim`` quantile of packets per flow. netml
 recomputes it on every capture; here it is learned once in ``fit`` and kept in ``dim_``.
 
+One-packet flows: netml 0.x dropped every flow of fewer than 2 packets before computing anything, so
+its widths (and SAMP's window length) were learned on flows of 2 or more packets only. They still
+are (``learning_flows``): a one-packet flow has no inter-arrival time and no duration, and a scan
+of thousands of them would otherwise pull the width down to 1 packet for every flow. On flows of
+2 or more packets the result is netml's, bit for bit. When *every* training flow has one packet
+the width is learned from all of them (base dimension 1). Whatever the base, each series keeps
+at least one column (IAT's ``dim - 1`` is clamped to 1). One-packet flows themselves get the
+series netml's formulas give for ``n = 1`` (empty IATs, one size), zero-padded to the width.
+
 Feature plugins subclass ``SeriesFeature`` and implement ``_width(n)`` (series width for a base
 dimension of ``n`` packets), ``_series(flows, ctx)`` (the padded matrix) and ``_names()``.
 """
@@ -72,9 +81,32 @@ class FlowContext:
         return ts[off[1:] - 1] - ts[off[:-1]]
 
 
+#: flows with fewer packets carry no timing (no IAT, zero duration); widths and rates are learned
+#: without them, as netml 0.x (which dropped them) learned them
+MIN_LEARNING_PKTS = 2
+
+
+def learning_flows(n_pkts: np.ndarray) -> np.ndarray:
+    """Mask of the flows that widths and rates are learned from.
+
+    The flows of at least ``MIN_LEARNING_PKTS`` (2) packets, the only ones netml 0.x ever saw; all
+    flows when there is none (training data made only of one-packet flows).
+    """
+    n_pkts = np.asarray(n_pkts)
+    multi = n_pkts >= MIN_LEARNING_PKTS
+    return multi if multi.any() else np.ones(len(n_pkts), dtype=bool)
+
+
 def base_dimension(n_pkts: np.ndarray, q: float) -> int:
-    """``floor(quantile(packets per flow, q))``, netml's feature dimension rule."""
-    return int(np.floor(np.quantile(n_pkts, q)))
+    """``floor(quantile(packets per flow, q))``, netml's feature dimension rule.
+
+    Taken over the ``learning_flows`` (flows of 2 or more packets; all flows when every flow has
+    one packet, which gives 1), so one-packet flows do not shrink the width of the others and the
+    width is netml's whenever netml could have computed one. ``SeriesFeature.fit`` clamps each
+    series width to at least 1.
+    """
+    n_pkts = np.asarray(n_pkts)
+    return int(np.floor(np.quantile(n_pkts[learning_flows(n_pkts)], q)))
 
 
 def header_block(ctx: FlowContext, n_ttl: int) -> np.ndarray:
@@ -110,7 +142,7 @@ class SeriesFeature(Feature):
     param_docs = {
         "fft": "real part of the FFT of the series (netml's FFT-* features)",
         "header": "prepend 8 TCP flag counts and one TTL per packet",
-        "q_dim": "quantile of packets per training flow that sets the feature width",
+        "q_dim": "quantile of packets per training flow (flows of 2+ packets) that sets the feature width",
         "dim": "fixed base width in packets; learned from q_dim when unset",
     }
 
@@ -148,6 +180,7 @@ class SeriesFeature(Feature):
         if len(flows) == 0:
             raise NoFlowsToFitError(f"cannot fit feature {self.series_name!r}: no flows to learn from")
         base = int(self.dim) if self.dim is not None else base_dimension(flows.n_pkts, self.q_dim)
+        # at least one column: IAT of a base of 1 packet (all-one-packet training, or dim=1) is 1 wide
         self.dim_ = int(max(1, self._width(base)))
         self._fit_more(FlowContext(flows))
         return self

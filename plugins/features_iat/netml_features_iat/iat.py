@@ -3,6 +3,10 @@
 IAT is ``np.diff`` of the packet times (seconds) of each flow; a flow of ``n`` packets has
 ``n - 1`` values and the width is ``dim - 1``. IAT_SIZE interleaves them with the packet sizes
 (bytes on the wire): ``iat_0, size_0, iat_1, size_1, ..., size_{n-1}``, width ``2 * dim - 1``.
+
+One-packet flows (netml's formulas at ``n = 1``): IAT has no value, so the row is all zeros (the
+padding); IAT_SIZE is just ``size_0``, in the first column, then zeros. With a base dimension of 1
+(training flows that all have one packet) IAT's width ``dim - 1 = 0`` is clamped to 1.
 """
 
 from __future__ import annotations

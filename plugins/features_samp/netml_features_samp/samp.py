@@ -5,6 +5,17 @@ packet; the feature is the number of packets (SAMP_NUM) or bytes (SAMP_SIZE) in 
 empty windows included, cut/padded to ``dim - 1`` values. ``sampling_rate_`` is learned at fit time
 as the ``q_samp`` (0.3) quantile of the training flows' durations (seconds).
 
+Which durations: those of the training flows of 2 or more packets (``series.learning_flows``), the
+flows netml 0.x learned from (it dropped the others), so one-packet flows do not move it. A
+one-packet flow's duration is 0 by construction, not a measurement: counted in, a port scan in the
+training data would make the quantile 0. When *no* training flow has 2 packets there is no
+duration to learn from and the rate is ``DEFAULT_SAMPLING_RATE`` (1 s); ``sampling_rate=`` overrides
+it. When flows of 2+ packets exist but their quantile is 0 (all sent within the same clock tick),
+fitting still fails as in netml 0.x, asking for a larger ``q_samp`` or an explicit rate.
+
+A one-packet flow is one window holding its packet: SAMP_NUM ``[1, 0, ...]``, SAMP_SIZE
+``[size, 0, ...]``, whatever the rate (netml's loop gives the same for ``n = 1``).
+
 netml walks the packets keeping a float ``current`` window start that it advances by repeated
 additions (``current += rate``, then ``+= k * rate`` over empty windows). Those additions round at
 epoch magnitude (~2.4e-7 s), so which window a packet lands in depends on that exact arithmetic; it
@@ -20,18 +31,26 @@ from numbers import Real
 import numpy as np
 
 from netml_core.errors import ParameterError
-from netml_core.series import FlowContext, SeriesFeature, check_fraction
+from netml_core.series import (MIN_LEARNING_PKTS, FlowContext, SeriesFeature, check_fraction,
+                               learning_flows)
 
 #: netml's cap on the number of windows of one flow
 MAX_WINDOWS = 500
+#: window length (s) when no training flow has 2 packets (every duration is 0): nothing to learn
+#: from, so a round human time scale; SAMP_NUM's first column is then "packets in the first second"
+DEFAULT_SAMPLING_RATE = 1.0
 
 
 def window_sums(ts: np.ndarray, values: np.ndarray | None, offsets: np.ndarray, rate: float,
                 width: int, max_windows: int = MAX_WINDOWS) -> np.ndarray:
     """``(n_flows, width)``: per-window packet counts (``values`` None) or sums of ``values``.
 
-    ``ts`` are float64 seconds in flow order, time-sorted within each flow.
+    ``ts`` are float64 seconds in flow order, time-sorted within each flow. ``rate`` must be a
+    positive number of seconds (a zero or NaN rate would divide by zero / compare false forever).
     """
+    rate = float(rate)
+    if not rate > 0:
+        raise ParameterError(f"the sampling rate must be a positive number of seconds, got {rate}")
     n_flows = len(offsets) - 1
     out = np.zeros((n_flows, width), dtype=np.float64)
     counts = np.diff(offsets)
@@ -46,7 +65,6 @@ def window_sums(ts: np.ndarray, values: np.ndarray | None, offsets: np.ndarray, 
     p = offsets[:-1][flows].copy()  # first packet of the open window
     cur = ts[p].astype(np.float64)  # netml's `current`
     w = np.zeros(len(flows), dtype=np.int64)  # index of the open window
-    rate = float(rate)
     while len(flows):
         # first packet j in (p, end) with ts[j] - cur > rate: it opens the next window
         lo, hi = p + 1, end.copy()
@@ -82,8 +100,9 @@ def window_sums(ts: np.ndarray, values: np.ndarray | None, offsets: np.ndarray, 
 class _SampFeature(SeriesFeature):
     param_docs = dict(
         SeriesFeature.param_docs,
-        q_samp="quantile of training flow durations taken as the window length",
-        sampling_rate="window length in seconds; learned from q_samp when unset",
+        q_samp="quantile of training flow durations (flows of 2+ packets) taken as the window length",
+        sampling_rate=f"window length in seconds; learned from q_samp when unset "
+                      f"({DEFAULT_SAMPLING_RATE:g} s if no training flow has 2 packets)",
     )
 
     def __init__(self, fft=False, header=False, q_dim=0.9, dim=None, q_samp=0.3, sampling_rate=None):
@@ -104,12 +123,17 @@ class _SampFeature(SeriesFeature):
     def _fit_more(self, ctx: FlowContext) -> None:
         if self.sampling_rate is not None:
             self.sampling_rate_ = float(self.sampling_rate)
-        else:
-            self.sampling_rate_ = float(np.quantile(ctx.durations(), self.q_samp))
+            return
+        n_pkts = ctx.flows.n_pkts
+        if not (n_pkts >= MIN_LEARNING_PKTS).any():  # only one-packet flows: every duration is 0
+            self.sampling_rate_ = DEFAULT_SAMPLING_RATE
+            return
+        self.sampling_rate_ = float(np.quantile(ctx.durations()[learning_flows(n_pkts)], self.q_samp))
         if not self.sampling_rate_ > 0:
             raise ParameterError(
                 f"the learned sampling rate is {self.sampling_rate_} s (the q_samp={self.q_samp} "
-                "quantile of flow durations); raise q_samp or set sampling_rate")
+                "quantile of the durations of flows of 2 or more packets); raise q_samp or set "
+                "sampling_rate")
 
     def _values(self, ctx: FlowContext):
         raise NotImplementedError

@@ -3,6 +3,8 @@
 Width is the fitted dimension itself (``floor`` of the ``q_dim`` quantile of packets per flow).
 netml took ``len(pkt)`` after scapy re-serialised the packet, which differs from the wire length for
 a few protocols scapy re-encodes (e.g. LDAP); here it is the length the capture recorded.
+
+A one-packet flow gives its one size, then zeros.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 duration (s, last - first packet time), packets/s, bytes/s (both 0 when the duration is 0), then of
 the packet sizes (bytes): mean, standard deviation (ddof 0), 25th percentile, median, 75th
 percentile (numpy's linear quantiles), min, max, and finally packet and byte counts.
+
+A one-packet flow of ``s`` bytes: duration 0, both rates 0, mean/quantiles/min/max ``s``, std 0,
+1 packet, ``s`` bytes; all finite, no division by its zero duration.
 """
 
 from __future__ import annotations
