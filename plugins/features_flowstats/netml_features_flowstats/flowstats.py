@@ -1,0 +1,351 @@
+"""FLOWSTATS: whole-flow statistics of both directions, one fixed-width row per flow.
+
+30 values plus the signed sizes of the first ``first_n`` packets (38 with the default 8). "Forward"
+packets are those sent by the flow's ``src`` (the endpoint that sent its first packet), "backward"
+the others; with directional flows (``FlowTable.direction`` is None) every packet is forward.
+Sizes are bytes on the wire (``wire_len``); times come from the capture's integer nanoseconds and
+are given in seconds.
+
+====================  =======  ===================================================================
+name                  unit     value
+====================  =======  ===================================================================
+duration              s        last minus first packet time (0 for a 1-packet flow)
+fwd_pkts, bwd_pkts    packets  packets sent forward / backward
+fwd_bytes, bwd_bytes  bytes    bytes on the wire sent forward / backward
+size_mean, size_std   bytes    packet size over the whole flow: mean, standard deviation (ddof 0)
+size_min              bytes    smallest packet
+size_q25              bytes    25th percentile (numpy's linear quantile)
+size_median           bytes    median
+size_q75              bytes    75th percentile
+size_max              bytes    largest packet
+fwd_size_mean         bytes    mean size of the forward packets (0 when there are none)
+bwd_size_mean         bytes    mean size of the backward packets (0 when there are none)
+iat_mean, iat_std     s        inter-arrival times over the whole flow (both directions
+iat_min, iat_median,           interleaved): mean, standard deviation (ddof 0), min, median, max;
+iat_max                        all 0 when the flow has fewer than 2 packets
+tcp_fin ... tcp_cwr   packets  packets with FIN, SYN, RST, PSH, ACK, URG, ECE, CWR set (0 for UDP)
+is_tcp                -        1.0 for TCP, 0.0 for UDP
+bwd_pkt_share         -        bwd_pkts / packets, in [0, 1] (0: nothing came back)
+bwd_byte_share        -        bwd_bytes / bytes, in [0, 1] (0 when the flow has no bytes)
+first_size_0 ...      bytes    sizes of the first ``first_n`` packets, + forward, - backward,
+                               0 past the flow's end
+====================  =======  ===================================================================
+
+With ``log=True`` (the default) every non-negative heavy-tailed value (durations, counts, bytes,
+sizes, IATs, flag counts) is replaced by ``log1p(x)`` and every signed first size by
+``sign(x) * log1p(|x|)``; ``is_tcp`` and the two shares are left as they are. Detectors see these
+values after standard scaling, where a few elephant flows would otherwise set the scale and squash
+every ordinary flow into a sliver near the mean.
+
+Every value is defined for every flow (1-packet flows, zero durations, flows with nothing coming
+back) and finite. Everything is segment arithmetic over the packet columns in flow order: no
+Python loop over packets or flows.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+
+from netml_core import segments as seg
+from netml_core.components import Feature
+from netml_core.errors import ParameterError
+from netml_core.flowtable import FlowTable
+from netml_core.series import NoFlowsToFitError, check_flag
+
+#: (name, log-scaled when log=True, unit and meaning) of the fixed columns, in output order
+COLUMNS: tuple[tuple[str, bool, str], ...] = (
+    ("duration", True, "s, last minus first packet time"),
+    ("fwd_pkts", True, "packets sent by the flow's src (all of them for directional flows)"),
+    ("bwd_pkts", True, "packets sent by the other endpoint"),
+    ("fwd_bytes", True, "bytes on the wire sent forward"),
+    ("bwd_bytes", True, "bytes on the wire sent backward"),
+    ("size_mean", True, "bytes, mean packet size over the flow"),
+    ("size_std", True, "bytes, standard deviation (ddof 0) of packet sizes"),
+    ("size_min", True, "bytes, smallest packet"),
+    ("size_q25", True, "bytes, 25th percentile of packet sizes (numpy linear)"),
+    ("size_median", True, "bytes, median packet size"),
+    ("size_q75", True, "bytes, 75th percentile of packet sizes (numpy linear)"),
+    ("size_max", True, "bytes, largest packet"),
+    ("fwd_size_mean", True, "bytes, mean size of forward packets (0 when none)"),
+    ("bwd_size_mean", True, "bytes, mean size of backward packets (0 when none)"),
+    ("iat_mean", True, "s, mean inter-arrival time (0 below 2 packets)"),
+    ("iat_std", True, "s, standard deviation (ddof 0) of inter-arrival times"),
+    ("iat_min", True, "s, smallest inter-arrival time"),
+    ("iat_median", True, "s, median inter-arrival time"),
+    ("iat_max", True, "s, largest inter-arrival time"),
+    ("tcp_fin", True, "packets with FIN (0 for UDP)"),
+    ("tcp_syn", True, "packets with SYN"),
+    ("tcp_rst", True, "packets with RST"),
+    ("tcp_psh", True, "packets with PSH"),
+    ("tcp_ack", True, "packets with ACK"),
+    ("tcp_urg", True, "packets with URG"),
+    ("tcp_ece", True, "packets with ECE"),
+    ("tcp_cwr", True, "packets with CWR"),
+    ("is_tcp", False, "1.0 TCP, 0.0 UDP"),
+    ("bwd_pkt_share", False, "bwd_pkts / packets, 0..1"),
+    ("bwd_byte_share", False, "bwd_bytes / bytes, 0..1 (0 when no bytes)"),
+)
+NAMES = tuple(c[0] for c in COLUMNS)
+_ROW = {name: i for i, name in enumerate(NAMES)}
+#: TCP flag bit (``PacketTable.tcp_flags``: F S R P A U E C = bits 0..7) of each flag column
+_FLAG_BITS = {"tcp_fin": 0, "tcp_syn": 1, "tcp_rst": 2, "tcp_psh": 3, "tcp_ack": 4, "tcp_urg": 5,
+              "tcp_ece": 6, "tcp_cwr": 7}
+#: first_n above this is refused (a whole-flow summary, not a per-packet series)
+MAX_FIRST_N = 4096
+
+
+class FlowStatsFeature(Feature):
+    """Whole-flow statistics of both directions: counts, bytes, sizes, IATs, TCP flags, first sizes."""
+
+    param_docs = {
+        "first_n": "number of leading packets whose sizes (bytes, + forward / - backward, 0-padded) "
+                   f"are kept; integer 0..{MAX_FIRST_N}",
+        "log": "log1p the non-negative heavy-tailed values (counts, bytes, seconds, sizes, flag "
+               "counts) and sign*log1p the signed first sizes",
+    }
+
+    def __init__(self, first_n=8, log=True):
+        self.first_n = first_n
+        self.log = log
+        self._validate()
+
+    def _validate(self) -> None:
+        n = self.first_n
+        if isinstance(n, bool) or not isinstance(n, Integral) or not 0 <= n <= MAX_FIRST_N:
+            raise ParameterError(f"parameter 'first_n' must be an integer in 0..{MAX_FIRST_N}, got {n!r}")
+        check_flag("log", self.log)
+
+    def _width(self) -> int:
+        return len(COLUMNS) + int(self.first_n)
+
+    # -- Feature API ------------------------------------------------------------------------------
+    def fit(self, flows: FlowTable) -> "FlowStatsFeature":
+        """Learns nothing from the flows; records the width in ``n_features_``."""
+        self._validate()
+        _check_flows(flows)
+        if len(flows) == 0:
+            raise NoFlowsToFitError("cannot fit feature 'flowstats': no flows to learn from")
+        self.n_features_ = self._width()
+        return self
+
+    def transform(self, flows: FlowTable) -> np.ndarray:
+        """``(n_flows, n_features_)`` float64, C-contiguous, finite."""
+        self._check_fitted("n_features_")
+        self._validate()
+        if int(self.n_features_) != self._width():
+            raise ParameterError(f"flowstats was fitted with {self.n_features_} values but first_n="
+                                 f"{self.first_n} gives {self._width()}; fit it again")
+        _check_flows(flows)
+        return flow_stats(flows, int(self.first_n), bool(self.log))
+
+    def feature_names(self) -> list[str]:
+        self._check_fitted("n_features_")
+        return list(NAMES) + [f"first_size_{i}" for i in range(int(self.first_n))]
+
+
+def _check_flows(flows) -> None:
+    if not isinstance(flows, FlowTable):
+        raise TypeError(f"flowstats needs a FlowTable, got {type(flows).__name__}")
+    if flows.direction is not None and len(flows.direction) != len(flows.order):
+        raise ValueError(f"FlowTable.direction has {len(flows.direction)} entries for "
+                         f"{len(flows.order)} packets")
+
+
+def flow_stats(flows: FlowTable, first_n: int = 8, log: bool = True) -> np.ndarray:
+    """The FLOWSTATS matrix of ``flows`` (see the module docstring for the columns)."""
+    n = len(flows)
+    width = len(COLUMNS) + first_n
+    counts = flows.n_pkts
+    if n and counts.min() <= 0:
+        # no splitter makes empty flows; should one appear, it gets a row of zeros (and its protocol)
+        keep = counts > 0
+        X = np.zeros((n, width), dtype=np.float64)
+        X[keep] = flow_stats(flows.subset(keep), first_n, log)
+        X[:, _ROW["is_tcp"]] = flows.proto == 6
+        return X
+    # (width, n): one contiguous row per column while computing, one transposing copy at the end
+    return np.ascontiguousarray(_rows(flows, first_n, log).T)
+
+
+# -- the arithmetic (every flow has at least one packet here) -----------------------------------
+def _rows(flows: FlowTable, first_n: int, log: bool) -> np.ndarray:
+    """``(width, n_flows)`` float64: row ``j`` holds column ``j`` for every flow."""
+    off = np.asarray(flows.offsets, dtype=np.int64)
+    n = len(off) - 1
+    out = np.zeros((len(COLUMNS) + first_n, n), dtype=np.float64)
+    if n == 0:
+        return out
+    R = dict(zip(NAMES, out))  # views: ``R[name][...] = v`` fills the output row
+    starts = off[:-1]
+    counts = np.diff(off)
+    ts = flows.column("ts_ns")  # int64 ns: exact differences, no float epoch-seconds rounding
+    size = flows.column("wire_len")
+    back = None if flows.direction is None else np.asarray(flows.direction) != 0
+
+    _time_rows(R, ts, off, counts)
+    total_bytes = np.add.reduceat(size, starts, dtype=np.int64)
+    _size_rows(R, size, off, counts, total_bytes)
+    _direction_rows(R, size, back, starts, counts, total_bytes)
+    _flag_rows(out, flows, starts)
+    if log:
+        for j, (name, logged, _) in enumerate(COLUMNS):
+            if logged:
+                _log1p(out[j], exact=name in _SECONDS)
+    if first_n:
+        _first_sizes(out[len(COLUMNS):], starts, counts, size, back, log)
+    return out
+
+
+#: rows in seconds: values far below 1, where log1p(x) and log(1 + x) differ
+_SECONDS = frozenset(["duration", "iat_mean", "iat_std", "iat_min", "iat_median", "iat_max"])
+
+
+def _log1p(row: np.ndarray, exact: bool) -> None:
+    """``log1p`` in place; for rows of values that are 0 or >= ~0.5 (counts, bytes, sizes)
+    ``log(1 + x)`` is as accurate (within 2 ulp) and about twice as fast."""
+    if exact:
+        np.log1p(row, out=row)
+    else:
+        np.add(row, 1.0, out=row)
+        np.log(row, out=row)
+
+
+def _time_rows(R: dict, ts: np.ndarray, off: np.ndarray, counts: np.ndarray) -> None:
+    """Duration and inter-arrival statistics (seconds), from integer nanoseconds."""
+    starts = off[:-1]
+    dur_ns = np.maximum(ts[off[1:] - 1] - ts[starts], 0)
+    R["duration"][:] = dur_ns / 1e9
+    multi = counts > 1  # flows with inter-arrival times; the others keep 0
+    if not multi.any():
+        return
+    iat, _ = seg.segment_diff(ts, off)
+    np.maximum(iat, 0, out=iat)  # flows are time-sorted; a bad order must still not go negative
+    # the IATs of the multi-packet flows only, as segments that are all non-empty
+    sub_counts = counts[multi] - 1
+    sub_off = seg.offsets_from_lengths(sub_counts)
+    mean = dur_ns[multi] / sub_counts
+    lo, hi, med = _order_stats(iat, sub_off, (0.5,))
+    R["iat_mean"][multi] = mean / 1e9
+    R["iat_std"][multi] = _std(iat, sub_off[:-1], sub_counts, mean) / 1e9
+    R["iat_min"][multi] = lo / 1e9
+    R["iat_median"][multi] = med[:, 0] / 1e9
+    R["iat_max"][multi] = hi / 1e9
+
+
+def _size_rows(R: dict, size: np.ndarray, off: np.ndarray, counts: np.ndarray,
+               total_bytes: np.ndarray) -> None:
+    """Packet size statistics over the whole flow (bytes)."""
+    starts = off[:-1]
+    mean = total_bytes / counts
+    R["size_mean"][:] = mean
+    R["size_std"][:] = _std(size, starts, counts, mean)
+    multi = counts > 1
+    if multi.all():
+        values, sub_off = size, off
+    else:
+        # a one-packet flow's every order statistic is its size: sort only the other flows
+        for name in ("size_min", "size_q25", "size_median", "size_q75", "size_max"):
+            R[name][:] = size[starts]
+        values = size[: off[-1]][np.repeat(multi, counts)]
+        sub_off = seg.offsets_from_lengths(counts[multi])
+    lo, hi, q = _order_stats(values, sub_off, (0.25, 0.5, 0.75))
+    R["size_min"][multi] = lo
+    R["size_q25"][multi] = q[:, 0]
+    R["size_median"][multi] = q[:, 1]
+    R["size_q75"][multi] = q[:, 2]
+    R["size_max"][multi] = hi
+
+
+def _direction_rows(R: dict, size: np.ndarray, back: np.ndarray | None, starts: np.ndarray,
+                    counts: np.ndarray, total_bytes: np.ndarray) -> None:
+    """Packets and bytes each way, mean size each way, backward shares."""
+    if back is None:
+        bwd_pkts = np.zeros(len(starts), dtype=np.int64)
+        bwd_bytes = bwd_pkts
+    else:
+        bwd_pkts = np.add.reduceat(back, starts, dtype=np.int64)
+        bwd_bytes = np.add.reduceat(size * back, starts, dtype=np.int64)
+    fwd_pkts = counts - bwd_pkts
+    fwd_bytes = total_bytes - bwd_bytes
+    R["fwd_pkts"][:], R["bwd_pkts"][:] = fwd_pkts, bwd_pkts
+    R["fwd_bytes"][:], R["bwd_bytes"][:] = fwd_bytes, bwd_bytes
+    _ratio(fwd_bytes, fwd_pkts, out=R["fwd_size_mean"])
+    _ratio(bwd_bytes, bwd_pkts, out=R["bwd_size_mean"])
+    _ratio(bwd_pkts, counts, out=R["bwd_pkt_share"])
+    _ratio(bwd_bytes, total_bytes, out=R["bwd_byte_share"])
+
+
+def _flag_rows(out: np.ndarray, flows: FlowTable, starts: np.ndarray) -> None:
+    """Protocol indicator and TCP flag counts (counted for TCP flows only)."""
+    is_tcp = flows.proto == 6
+    out[_ROW["is_tcp"]] = is_tcp
+    if not is_tcp.any():
+        return
+    flags = flows.column("tcp_flags")
+    for name, bit in _FLAG_BITS.items():
+        out[_ROW[name]] = np.add.reduceat((flags >> np.uint8(bit)) & np.uint8(1), starts, dtype=np.int64)
+    if not is_tcp.all():
+        # a UDP row has 0 whatever its flag column holds
+        first, last = _ROW["tcp_fin"], _ROW["tcp_cwr"]
+        out[first:last + 1, np.flatnonzero(~is_tcp)] = 0.0
+
+
+def _std(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Population standard deviation per non-empty segment, two-pass (as ``np.std``)."""
+    dev = values[: starts[-1] + counts[-1]] - np.repeat(mean, counts)
+    np.multiply(dev, dev, out=dev)
+    return np.sqrt(np.add.reduceat(dev, starts) / counts)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, out: np.ndarray) -> None:
+    """``out = num / den``, 0 where ``den`` is 0 (every caller's ``num`` is 0 there too)."""
+    np.divide(num, np.maximum(den, 1), out=out)
+
+
+def _order_stats(values: np.ndarray, offsets: np.ndarray, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimum, maximum and quantiles ``qs`` (numpy linear) of non-empty segments of integers >= 0."""
+    srt = _sort_within_nonneg(values, offsets)
+    return srt[offsets[:-1]], srt[offsets[1:] - 1], seg.segment_quantiles(srt, offsets, qs)
+
+
+def _sort_within_nonneg(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Non-negative integer ``values`` sorted inside each segment (int64).
+
+    Segment id and value are packed into one int64 and sorted once when both fit in 63 bits (any
+    inter-arrival time below ~4.9 hours with a million flows), else an exact lexsort.
+    """
+    v = values[: offsets[-1]]
+    if len(v) == 0:
+        return v.astype(np.int64)
+    ids = seg.segment_ids(offsets)
+    value_bits = 63 - max(1, int(len(offsets) - 2).bit_length())
+    if int(v.max()) < (1 << value_bits):
+        packed = (ids << np.int64(value_bits)) | v.astype(np.int64)
+        packed.sort()
+        return packed & np.int64((1 << value_bits) - 1)
+    return v[np.lexsort((v, ids))]
+
+
+def _first_sizes(block: np.ndarray, starts: np.ndarray, counts: np.ndarray, size: np.ndarray,
+                 back: np.ndarray | None, log: bool) -> None:
+    """Fill ``block`` (first_n, n_flows): the k-th packet's size, + forward / - backward, else 0.
+
+    Column k visits only the flows that reach it (a shrinking set), so the work is that of the
+    non-zero part of the output.
+    """
+    flow = np.arange(len(starts))
+    for k in range(len(block)):
+        if k:
+            flow = flow[counts[flow] > k]
+            if not len(flow):
+                break
+        pos = starts[flow] + k
+        v = size[pos].astype(np.float64)
+        if log:
+            np.add(v, 1.0, out=v)
+            np.log(v, out=v)
+        if back is not None:
+            np.negative(v, out=v, where=back[pos])
+        block[k, flow] = v
