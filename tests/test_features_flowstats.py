@@ -317,9 +317,9 @@ def test_huge_gaps_take_the_exact_sort_path():
 
     big = 2**62
     v = np.array([big + 5, 3, big, 1, 7], dtype=np.int64)
-    off = np.array([0, 2, 4, 5])
-    assert _sort_within_nonneg(v, off).tolist() == [3, big + 5, 1, big, 7]
-    assert _sort_within_nonneg(v[1:], np.array([0, 1, 2, 4])).tolist() == [3, big, 1, 7]
+    assert _sort_within_nonneg(v, np.array([0, 0, 1, 1, 2]), 3).tolist() == [3, big + 5, 1, big, 7]
+    assert _sort_within_nonneg(v[1:], np.array([0, 1, 2, 2]), 3).tolist() == [3, big, 1, 7]
+    assert _sort_within_nonneg(v[1:] % 1000, np.array([0, 1, 2, 2]), 3).tolist() == [3, big % 1000, 1, 7]  # packed
     fl = table((17, [(0.0, 60), (5e9, 70), (5e9 + 1, 80), (6e9, 90)]), (17, [(0.0, 60), (5.0, 60)]))
     X = feature(log=False).fit(fl).transform(fl)
     np.testing.assert_allclose(X, reference(fl, 8, False), rtol=1e-15)

@@ -38,12 +38,15 @@ values after standard scaling, where a few elephant flows would otherwise set th
 every ordinary flow into a sliver near the mean.
 
 Every value is defined for every flow (1-packet flows, zero durations, flows with nothing coming
-back) and finite. Everything is segment arithmetic over the packet columns in flow order: no
-Python loop over packets or flows.
+back) and finite; an empty flow (no splitter makes one) gets a row of zeros. Everything is segment
+arithmetic over the packet columns in flow order (per-flow sums as differences of one running sum,
+flags counted in packed lanes, one packed sort each for sizes and IATs): no Python loop over
+packets or flows.
 """
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -141,6 +144,10 @@ class FlowStatsFeature(Feature):
         return flow_stats(flows, int(self.first_n), bool(self.log))
 
     def feature_names(self) -> list[str]:
+        """Column names; units: ``duration`` and ``iat_*`` seconds, ``*_bytes``, ``size_*`` and
+        ``first_size_*`` bytes (signed by direction), ``*_pkts`` and ``tcp_*`` packets, ``is_tcp`` and
+        ``*_share`` unitless; all but those last three through ``log1p`` when ``log`` (see
+        ``COLUMNS`` and the module docstring)."""
         self._check_fitted("n_features_")
         return list(NAMES) + [f"first_size_{i}" for i in range(int(self.first_n))]
 
@@ -170,31 +177,49 @@ def flow_stats(flows: FlowTable, first_n: int = 8, log: bool = True) -> np.ndarr
 
 
 # -- the arithmetic (every flow has at least one packet here) -----------------------------------
+class _Segments:
+    """What every column needs of the CSR layout: first/last packet, counts, packet -> flow."""
+
+    def __init__(self, offsets: np.ndarray):
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.n = len(self.offsets) - 1
+        self.starts = self.offsets[:-1]
+        self.lasts = self.offsets[1:] - 1
+        self.counts = np.diff(self.offsets)
+        self.ids = seg.segment_ids(self.offsets)
+
+    def sums(self, values: np.ndarray, dtype=np.int64) -> np.ndarray:
+        """Exact per-flow sums of integers: differences of one running sum at the flows' ends.
+
+        Several times faster than ``reduceat`` when flows are short; with ``dtype=uint64`` the
+        arithmetic is modular, which is what packed counters (see ``_flag_rows``) need.
+        """
+        ends = np.cumsum(values, dtype=dtype)[self.lasts]
+        return np.diff(ends, prepend=ends.dtype.type(0))
+
+
 def _rows(flows: FlowTable, first_n: int, log: bool) -> np.ndarray:
     """``(width, n_flows)`` float64: row ``j`` holds column ``j`` for every flow."""
-    off = np.asarray(flows.offsets, dtype=np.int64)
-    n = len(off) - 1
-    out = np.zeros((len(COLUMNS) + first_n, n), dtype=np.float64)
-    if n == 0:
+    S = _Segments(flows.offsets)
+    out = np.zeros((len(COLUMNS) + first_n, S.n), dtype=np.float64)
+    if S.n == 0:
         return out
     R = dict(zip(NAMES, out))  # views: ``R[name][...] = v`` fills the output row
-    starts = off[:-1]
-    counts = np.diff(off)
     ts = flows.column("ts_ns")  # int64 ns: exact differences, no float epoch-seconds rounding
     size = flows.column("wire_len")
     back = None if flows.direction is None else np.asarray(flows.direction) != 0
 
-    _time_rows(R, ts, off, counts)
-    total_bytes = np.add.reduceat(size, starts, dtype=np.int64)
-    _size_rows(R, size, off, counts, total_bytes)
-    _direction_rows(R, size, back, starts, counts, total_bytes)
-    _flag_rows(out, flows, starts)
+    _time_rows(R, ts, S)
+    total_bytes = S.sums(size)
+    _size_rows(R, size, S, total_bytes)
+    _direction_rows(R, size, back, S, total_bytes)
+    _flag_rows(out, flows, S)
     if log:
         for j, (name, logged, _) in enumerate(COLUMNS):
             if logged:
                 _log1p(out[j], exact=name in _SECONDS)
     if first_n:
-        _first_sizes(out[len(COLUMNS):], starts, counts, size, back, log)
+        _first_sizes(out[len(COLUMNS):], S, size, back, log)
     return out
 
 
@@ -212,91 +237,108 @@ def _log1p(row: np.ndarray, exact: bool) -> None:
         np.log(row, out=row)
 
 
-def _time_rows(R: dict, ts: np.ndarray, off: np.ndarray, counts: np.ndarray) -> None:
+def _time_rows(R: dict, ts: np.ndarray, S: _Segments) -> None:
     """Duration and inter-arrival statistics (seconds), from integer nanoseconds."""
-    starts = off[:-1]
-    dur_ns = np.maximum(ts[off[1:] - 1] - ts[starts], 0)
+    dur_ns = np.maximum(ts[S.lasts] - ts[S.starts], 0)
     R["duration"][:] = dur_ns / 1e9
-    multi = counts > 1  # flows with inter-arrival times; the others keep 0
-    if not multi.any():
+    n_iat = S.counts - 1
+    if not n_iat.any():
         return
-    iat, _ = seg.segment_diff(ts, off)
+    same_flow = S.ids[1:] == S.ids[:-1]  # packet i + 1 follows packet i in its flow
+    iat = np.diff(ts)[same_flow]
     np.maximum(iat, 0, out=iat)  # flows are time-sorted; a bad order must still not go negative
-    # the IATs of the multi-packet flows only, as segments that are all non-empty
-    sub_counts = counts[multi] - 1
-    sub_off = seg.offsets_from_lengths(sub_counts)
-    mean = dur_ns[multi] / sub_counts
-    lo, hi, med = _order_stats(iat, sub_off, (0.5,))
-    R["iat_mean"][multi] = mean / 1e9
-    R["iat_std"][multi] = _std(iat, sub_off[:-1], sub_counts, mean) / 1e9
-    R["iat_min"][multi] = lo / 1e9
-    R["iat_median"][multi] = med[:, 0] / 1e9
-    R["iat_max"][multi] = hi / 1e9
+    iat_ids = S.ids[1:][same_flow]
+    iat_off = seg.offsets_from_lengths(n_iat)  # one-packet flows: empty segments, rows stay 0
+    mean = dur_ns / np.maximum(n_iat, 1)  # the IATs of a flow add up to its duration
+    R["iat_mean"][:] = mean / 1e9
+    R["iat_std"][:] = _std(iat, iat_ids, mean, n_iat) / 1e9
+    srt = _sort_within_nonneg(iat, iat_ids, S.n)
+    multi = np.flatnonzero(n_iat)
+    R["iat_min"][multi] = srt[iat_off[multi]] / 1e9
+    R["iat_max"][multi] = srt[iat_off[multi + 1] - 1] / 1e9
+    R["iat_median"][:] = seg.segment_quantiles(srt, iat_off, 0.5)[:, 0] / 1e9
 
 
-def _size_rows(R: dict, size: np.ndarray, off: np.ndarray, counts: np.ndarray,
-               total_bytes: np.ndarray) -> None:
+def _size_rows(R: dict, size: np.ndarray, S: _Segments, total_bytes: np.ndarray) -> None:
     """Packet size statistics over the whole flow (bytes)."""
-    starts = off[:-1]
-    mean = total_bytes / counts
+    mean = total_bytes / S.counts
     R["size_mean"][:] = mean
-    R["size_std"][:] = _std(size, starts, counts, mean)
-    multi = counts > 1
-    if multi.all():
-        values, sub_off = size, off
-    else:
-        # a one-packet flow's every order statistic is its size: sort only the other flows
+    R["size_std"][:] = _std(size, S.ids, mean, S.counts)
+    single = S.counts == 1
+    if single.any():
+        # a one-packet flow's every order statistic is its size: sort and interpolate the others only
         for name in ("size_min", "size_q25", "size_median", "size_q75", "size_max"):
-            R[name][:] = size[starts]
-        values = size[: off[-1]][np.repeat(multi, counts)]
-        sub_off = seg.offsets_from_lengths(counts[multi])
-    lo, hi, q = _order_stats(values, sub_off, (0.25, 0.5, 0.75))
-    R["size_min"][multi] = lo
-    R["size_q25"][multi] = q[:, 0]
-    R["size_median"][multi] = q[:, 1]
-    R["size_q75"][multi] = q[:, 2]
-    R["size_max"][multi] = hi
+            R[name][:] = size[S.starts]
+        rows = np.flatnonzero(~single)
+        keep = ~single[S.ids]
+        srt = _sort_within_nonneg(size[keep], S.ids[keep], S.n)
+        sub_off = seg.offsets_from_lengths(S.counts[rows])
+    else:
+        rows, srt, sub_off = slice(None), _sort_within_nonneg(size, S.ids, S.n), S.offsets
+    R["size_min"][rows] = srt[sub_off[:-1]]
+    R["size_max"][rows] = srt[sub_off[1:] - 1]
+    q = seg.segment_quantiles(srt, sub_off, (0.25, 0.5, 0.75))
+    R["size_q25"][rows], R["size_median"][rows], R["size_q75"][rows] = q.T
 
 
-def _direction_rows(R: dict, size: np.ndarray, back: np.ndarray | None, starts: np.ndarray,
-                    counts: np.ndarray, total_bytes: np.ndarray) -> None:
+def _direction_rows(R: dict, size: np.ndarray, back: np.ndarray | None, S: _Segments,
+                    total_bytes: np.ndarray) -> None:
     """Packets and bytes each way, mean size each way, backward shares."""
     if back is None:
-        bwd_pkts = np.zeros(len(starts), dtype=np.int64)
-        bwd_bytes = bwd_pkts
+        bwd_pkts = bwd_bytes = np.zeros(S.n, dtype=np.int64)
     else:
-        bwd_pkts = np.add.reduceat(back, starts, dtype=np.int64)
-        bwd_bytes = np.add.reduceat(size * back, starts, dtype=np.int64)
-    fwd_pkts = counts - bwd_pkts
+        bwd_pkts = S.sums(back)
+        bwd_bytes = S.sums(size * back)
+    fwd_pkts = S.counts - bwd_pkts
     fwd_bytes = total_bytes - bwd_bytes
     R["fwd_pkts"][:], R["bwd_pkts"][:] = fwd_pkts, bwd_pkts
     R["fwd_bytes"][:], R["bwd_bytes"][:] = fwd_bytes, bwd_bytes
     _ratio(fwd_bytes, fwd_pkts, out=R["fwd_size_mean"])
     _ratio(bwd_bytes, bwd_pkts, out=R["bwd_size_mean"])
-    _ratio(bwd_pkts, counts, out=R["bwd_pkt_share"])
+    _ratio(bwd_pkts, S.counts, out=R["bwd_pkt_share"])
     _ratio(bwd_bytes, total_bytes, out=R["bwd_byte_share"])
 
 
-def _flag_rows(out: np.ndarray, flows: FlowTable, starts: np.ndarray) -> None:
-    """Protocol indicator and TCP flag counts (counted for TCP flows only)."""
+def _flag_rows(out: np.ndarray, flows: FlowTable, S: _Segments) -> None:
+    """Protocol indicator and TCP flag counts (counted for TCP flows only).
+
+    The 8 flag bits of a packet are spread by a lookup table into counter lanes of a uint64 (4
+    lanes of 16 bits, or 2 of 32 bits when a flow has 65,536 packets or more), so one running sum
+    counts several flags at once.
+    """
     is_tcp = flows.proto == 6
     out[_ROW["is_tcp"]] = is_tcp
     if not is_tcp.any():
         return
     flags = flows.column("tcp_flags")
-    for name, bit in _FLAG_BITS.items():
-        out[_ROW[name]] = np.add.reduceat((flags >> np.uint8(bit)) & np.uint8(1), starts, dtype=np.int64)
+    lane = 16 if S.counts.max() < 1 << 16 else 32
+    per_word = 64 // lane
+    names = list(_FLAG_BITS)  # in bit order
+    for first_bit in range(0, 8, per_word):
+        packed = S.sums(_lanes(lane, first_bit)[flags], dtype=np.uint64)
+        for j in range(per_word):
+            counts = (packed >> np.uint64(j * lane)) & np.uint64((1 << lane) - 1)
+            out[_ROW[names[first_bit + j]]] = counts
     if not is_tcp.all():
         # a UDP row has 0 whatever its flag column holds
-        first, last = _ROW["tcp_fin"], _ROW["tcp_cwr"]
-        out[first:last + 1, np.flatnonzero(~is_tcp)] = 0.0
+        out[_ROW["tcp_fin"]:_ROW["tcp_cwr"] + 1, np.flatnonzero(~is_tcp)] = 0.0
 
 
-def _std(values: np.ndarray, starts: np.ndarray, counts: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Population standard deviation per non-empty segment, two-pass (as ``np.std``)."""
-    dev = values[: starts[-1] + counts[-1]] - np.repeat(mean, counts)
+@functools.lru_cache(maxsize=None)
+def _lanes(lane: int, first_bit: int) -> np.ndarray:
+    """uint64 per flag byte: bit ``first_bit + j`` of the byte as 0/1 in lane ``j`` (``lane`` bits)."""
+    byte = np.arange(256, dtype=np.uint64)
+    table = np.zeros(256, dtype=np.uint64)
+    for j in range(64 // lane):
+        table |= ((byte >> np.uint64(first_bit + j)) & np.uint64(1)) << np.uint64(j * lane)
+    return table
+
+
+def _std(values: np.ndarray, ids: np.ndarray, mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Population standard deviation per flow, two-pass (as ``np.std``); 0 for no values."""
+    dev = values - mean[ids]
     np.multiply(dev, dev, out=dev)
-    return np.sqrt(np.add.reduceat(dev, starts) / counts)
+    return np.sqrt(np.bincount(ids, weights=dev, minlength=len(mean)) / np.maximum(counts, 1))
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, out: np.ndarray) -> None:
@@ -304,44 +346,37 @@ def _ratio(num: np.ndarray, den: np.ndarray, out: np.ndarray) -> None:
     np.divide(num, np.maximum(den, 1), out=out)
 
 
-def _order_stats(values: np.ndarray, offsets: np.ndarray, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum, maximum and quantiles ``qs`` (numpy linear) of non-empty segments of integers >= 0."""
-    srt = _sort_within_nonneg(values, offsets)
-    return srt[offsets[:-1]], srt[offsets[1:] - 1], seg.segment_quantiles(srt, offsets, qs)
-
-
-def _sort_within_nonneg(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Non-negative integer ``values`` sorted inside each segment (int64).
+def _sort_within_nonneg(values: np.ndarray, ids: np.ndarray, n_seg: int) -> np.ndarray:
+    """Non-negative integers sorted inside each segment (int64); ``ids`` (ascending) name the segments.
 
     Segment id and value are packed into one int64 and sorted once when both fit in 63 bits (any
     inter-arrival time below ~4.9 hours with a million flows), else an exact lexsort.
     """
-    v = values[: offsets[-1]]
+    v = values.astype(np.int64, copy=False)
     if len(v) == 0:
-        return v.astype(np.int64)
-    ids = seg.segment_ids(offsets)
-    value_bits = 63 - max(1, int(len(offsets) - 2).bit_length())
+        return v.copy()
+    value_bits = 63 - max(1, int(n_seg - 1).bit_length())
     if int(v.max()) < (1 << value_bits):
-        packed = (ids << np.int64(value_bits)) | v.astype(np.int64)
+        packed = (ids << np.int64(value_bits)) | v
         packed.sort()
         return packed & np.int64((1 << value_bits) - 1)
     return v[np.lexsort((v, ids))]
 
 
-def _first_sizes(block: np.ndarray, starts: np.ndarray, counts: np.ndarray, size: np.ndarray,
-                 back: np.ndarray | None, log: bool) -> None:
+def _first_sizes(block: np.ndarray, S: _Segments, size: np.ndarray, back: np.ndarray | None,
+                 log: bool) -> None:
     """Fill ``block`` (first_n, n_flows): the k-th packet's size, + forward / - backward, else 0.
 
     Column k visits only the flows that reach it (a shrinking set), so the work is that of the
     non-zero part of the output.
     """
-    flow = np.arange(len(starts))
+    flow = np.arange(S.n)
     for k in range(len(block)):
         if k:
-            flow = flow[counts[flow] > k]
+            flow = flow[S.counts[flow] > k]
             if not len(flow):
                 break
-        pos = starts[flow] + k
+        pos = S.starts[flow] + k
         v = size[pos].astype(np.float64)
         if log:
             np.add(v, 1.0, out=v)
