@@ -51,19 +51,19 @@ def _norm(name: str) -> str:
     return str(name).strip().lower().replace("-", "_")
 
 
-def _read_source(text_or_path: str) -> tuple[str, str]:
+def _read_source(text_or_path: str, option: str = "--param") -> tuple[str, str]:
     """Return (text, where) where ``where`` names the source in error messages."""
     candidate = text_or_path.strip()
     looks_like_path = "\n" not in candidate and not candidate.startswith(("{", "["))
     if looks_like_path and os.path.isfile(candidate):
         try:
             with open(candidate, encoding="utf-8") as fh:
-                return fh.read(), f"--param file {candidate!r}"
+                return fh.read(), f"{option} file {candidate!r}"
         except (OSError, UnicodeDecodeError) as exc:
-            raise ParameterError(f"cannot read --param file {candidate!r}: {exc}") from None
+            raise ParameterError(f"cannot read {option} file {candidate!r}: {exc}") from None
     if looks_like_path and candidate.lower().endswith(_PATH_SUFFIXES) and ":" not in candidate:
-        raise ParameterError(f"--param file {candidate!r} does not exist")
-    return text_or_path, "--param"
+        raise ParameterError(f"{option} file {candidate!r} does not exist")
+    return text_or_path, option
 
 
 def _load(text: str, where: str) -> Any:
@@ -82,15 +82,18 @@ def parse_param_option(
     component_cls: type,
     *,
     aliases: Iterable[str] = (),
+    option: str = "--param",
+    role: str = "algorithm",
 ) -> dict[str, Any]:
     """The parameters ``--param`` gives for ``algorithm``, validated against ``component_cls``.
 
     ``aliases`` are other names of the same algorithm (e.g. ``if`` for ``iforest``) accepted as keys
-    of a by-algorithm mapping. Returns ``{}`` when the option is absent or empty.
+    of a by-algorithm mapping. Returns ``{}`` when the option is absent or empty. ``option`` and
+    ``role`` name the option and the component kind in messages (``--splitter-param``, ``splitter``).
     """
     if text_or_path is None or not str(text_or_path).strip():
         return {}
-    text, where = _read_source(str(text_or_path))
+    text, where = _read_source(str(text_or_path), option)
     data = _load(text, where)
     if data is None:
         return {}
@@ -105,11 +108,11 @@ def parse_param_option(
     bad = [k for k in params if not isinstance(k, str) or k not in known]
     if bad:
         raise ParameterError(
-            f"unknown parameter {bad[0]!r} for algorithm {algorithm!r} in {where}; "
+            f"unknown parameter {bad[0]!r} for {role} {algorithm!r} in {where}; "
             f"known: {', '.join(known) or '(none)'}"
         )
     # the component's own checks (ranges, choices) run in __init__: fail now, not after extraction
-    component_cls.create(params, name=f"algorithm {algorithm!r}")
+    component_cls.create(params, name=f"{role} {algorithm!r}")
     return params
 
 
@@ -199,7 +202,7 @@ def _fmt_default(value: Any) -> str:
     return str(value)
 
 
-def format_param_help(component_cls: type, name: str | None = None) -> str:
+def format_param_help(component_cls: type, name: str | None = None, option: str = "--param") -> str:
     """``--help-param``: summary line, then one row per parameter (name, default, doc)."""
     title = name or getattr(component_cls, "__name__", "component")
     rows = [(p["name"], _fmt_default(p["default"]), p["doc"] or "") for p in component_cls.describe_params()]
@@ -212,10 +215,8 @@ def format_param_help(component_cls: type, name: str | None = None) -> str:
     lines.append(f"  {'PARAMETER'.ljust(w_name)}  {'DEFAULT'.ljust(w_def)}  DESCRIPTION")
     for pname, default, doc in rows:
         lines.append(f"  {pname.ljust(w_name)}  {default.ljust(w_def)}  {doc}".rstrip())
-    lines.append(
-        f"Set with --param '{{{rows[0][0]}: {rows[0][1]}}}' (YAML/JSON text or a file; "
-        f"or a mapping by algorithm name)."
-    )
+    by_name = "; or a mapping by algorithm name" if option == "--param" else ""
+    lines.append(f"Set with {option} '{{{rows[0][0]}: {rows[0][1]}}}' (YAML/JSON text or a file{by_name}).")
     return "\n".join(lines)
 
 

@@ -18,13 +18,13 @@ flows); without labels every flow is used.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_READER, DEFAULT_SPLITTER
 from .errors import NetmlError, NotFittedError, ParameterError
 from .flowtable import FlowTable
 from .model_file import ComponentRecord, ModelContents, read_model, write_model
@@ -80,14 +80,14 @@ class Pipeline:
     def __init__(
         self,
         *,
-        reader: str = "native",
+        reader: str = DEFAULT_READER,
         reader_params: dict | None = None,
-        flow_splitter: str = "netml",
+        flow_splitter: str = DEFAULT_SPLITTER,
         flow_splitter_params: dict | None = None,
-        feature: str = "iat",
+        feature: str = DEFAULT_FEATURE,
         feature_params: dict | None = None,
         scaler: str | None = None,
-        detector: str | None = "ocsvm",
+        detector: str | None = DEFAULT_ALGORITHM,
         detector_params: dict | None = None,
     ) -> None:
         reg = _registry()
@@ -181,9 +181,14 @@ class Pipeline:
                 log.info("dropped %d flows that no label matches", counts["unlabelled_dropped"])
             flows, y, capture = flows.subset(keep), y[keep], capture[keep]
         if len(flows) == 0:
+            names = ", ".join(_label(s) for s in sources)
+            if counts["packets"] == 0:
+                raise NetmlError(f"no flows in {names}: no TCP/UDP packets")
             what = "no labelled flows" if labels is not None else "no flows"
-            raise NetmlError(f"{what} in {', '.join(_label(s) for s in sources)} (after splitting with "
-                             f"{self.names['flow_splitter']!r})")
+            least = getattr(self.flow_splitter, "min_packets", None)
+            why = f"no flow has at least {least} packets" if isinstance(least, int) and least > 1 else \
+                f"after splitting with {self.names['flow_splitter']!r}"
+            raise NetmlError(f"{what} in {names}: {why} ({counts['packets']} TCP/UDP packets)")
         X = self.feature.fit(flows).transform(flows)
         X = np.asarray(X, dtype=np.float64)
         self.front_fitted = True
@@ -422,71 +427,7 @@ def _label(source) -> str:
     return str(getattr(source, "name", source))
 
 
-# -- evaluation: split and metrics, numpy only -------------------------------------------------
-def train_test_split_indices(n: int, test_size: float, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) row indices, identical to ``sklearn.model_selection.train_test_split``.
-
-    scikit-learn's ShuffleSplit draws one permutation from ``RandomState(random_state)``; the first
-    ``ceil(test_size * n)`` rows are the test set and the next ``n - n_test`` the training set. Using
-    the same draw keeps the original netml CLI's split (test_size=0.33, random_state=42).
-    """
-    if not 0.0 <= test_size < 1.0:
-        raise ParameterError(f"--test-size must be in [0, 1), got {test_size}")
-    n_test = int(math.ceil(test_size * n))
-    n_train = n - n_test
-    if n_test == 0:
-        return np.arange(n), np.zeros(0, dtype=np.int64)
-    if n_train <= 0:
-        raise ParameterError(f"--test-size {test_size} leaves no training flow out of {n}")
-    rng = np.random.RandomState(random_state) if random_state is not None else np.random.mtrand._rand
-    perm = rng.permutation(n)
-    return perm[n_test:n_test + n_train], perm[:n_test]
-
-
-def roc_curve(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) at every distinct score, positives = label 1, starting at (0, 0)."""
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # last index of each run of tied scores
-    tps = np.cumsum(y)[last]
-    fps = (last + 1) - tps
-    P, N = tps[-1] if len(tps) else 0, fps[-1] if len(fps) else 0
-    tpr = np.r_[0.0, tps / P] if P else np.full(len(tps) + 1, np.nan)
-    fpr = np.r_[0.0, fps / N] if N else np.full(len(fps) + 1, np.nan)
-    return fpr, tpr, np.r_[np.inf, s[last]]
-
-
-def roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (trapezoids, ties handled); NaN when one class is absent."""
-    y = np.asarray(y).astype(bool)
-    if y.all() or not y.any():
-        return float("nan")
-    fpr, tpr, _ = roc_curve(y, scores)
-    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))
-
-
-def average_precision(y: np.ndarray, scores: np.ndarray) -> float:
-    """Step-wise average precision (scikit-learn's definition); NaN without positives."""
-    y = np.asarray(y).astype(bool)
-    if not y.any():
-        return float("nan")
-    s = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    s, ys = s[order], y[order]
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(ys)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def precision_recall_at(y: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
-    """Precision and recall of 0/1 predictions (precision is 0 when nothing is flagged)."""
-    y = np.asarray(y).astype(bool)
-    p = np.asarray(predicted).astype(bool)
-    tp = int(np.count_nonzero(y & p))
-    precision = tp / int(np.count_nonzero(p)) if p.any() else 0.0
-    recall = tp / int(np.count_nonzero(y)) if y.any() else float("nan")
-    return float(precision), float(recall)
+# the metric functions moved to netml_core.metrics; kept importable from here for scripts
+from .metrics import (  # noqa: E402,F401
+    average_precision, precision_recall_at, roc_auc, roc_curve, train_test_split_indices,
+)

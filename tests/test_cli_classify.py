@@ -27,7 +27,7 @@ def model(tmp_path_factory) -> Path:
     data = demo_data()
     path = tmp_path_factory.mktemp("classify") / "model.dat"
     code, _, err = cli("learn", "-p", data / "demo.pcap", "-l", data / "demo.csv", "--feature", "stats",
-                       "-o", path)
+                       "--splitter", "netml", "-o", path)
     assert code == 0, err
     return path
 

@@ -63,7 +63,8 @@ def test_help_commands(workdir):
 
 
 def test_readme_learn_extract_train_classify(workdir):
-    proc = sh(workdir, "netml learn --pcap=data/demo.pcap --label=data/demo.csv --output=out/OCSVM-results.dat")
+    # the original's commands as the README's netml 0.x section gives them: --compat for its pipeline
+    proc = sh(workdir, "netml learn --compat --pcap=data/demo.pcap --label=data/demo.csv --output=out/OCSVM-results.dat")
     assert "ROC AUC" in proc.stdout
     model = workdir / "out" / "OCSVM-results.dat"
     with zipfile.ZipFile(model) as zf:
@@ -71,7 +72,7 @@ def test_readme_learn_extract_train_classify(workdir):
     assert manifest["components"]["detector"]["name"] == "ocsvm"
     assert manifest["components"]["feature"]["name"] == "iat"  # the original CLI's feature
 
-    proc = sh(workdir, "netml learn extract --pcap=data/demo.pcap --label=data/demo.csv "
+    proc = sh(workdir, "netml learn extract --compat --pcap=data/demo.pcap --label=data/demo.csv "
                        "--feature=out/IAT-features.dat")
     assert "features file" in proc.stderr  # the note about --feature taking a path
     assert (workdir / "out" / "IAT-features.dat").stat().st_size > 0

@@ -50,7 +50,7 @@ def assert_one_error(code: int, err: str, contains: str) -> None:
 def model(tmp_path_factory) -> Path:
     """IAT + OCSVM on the demo capture and its labels (88 flows x 71 values)."""
     path = tmp_path_factory.mktemp("realworld") / "demo.netml"
-    code, out, err = cli("learn", "-p", data(DEMO / "demo.pcap"), "-l", data(DEMO / "demo.csv"), "-o", path)
+    code, out, err = cli("learn", "-p", data(DEMO / "demo.pcap"), "-l", data(DEMO / "demo.csv"), "-o", path, "--compat")
     assert code == 0, err
     assert "88 flows x 71 values" in out
     return path
@@ -94,7 +94,7 @@ def test_learn_into_closed_pipe_still_writes_the_model(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == b""
     with zipfile.ZipFile(out) as zf:
-        assert json.loads(zf.read("manifest.json"))["components"]["feature"]["name"] == "iat"
+        assert json.loads(zf.read("manifest.json"))["components"]["feature"]["name"] == "flowstats"
 
 
 def test_stdout_closed_altogether(model):
@@ -125,8 +125,15 @@ LEARN = ("learn", "-p", DEMO / "demo.pcap", "-l", DEMO / "demo.csv")
     (("--random-state", "99999999999"), "not in the range 0<=x<=4294967295"),
     (("--test-size", "2"), "--test-size must be in [0, 1), got 2.0"),
     (("--test-size", "nan"), "--test-size must be in [0, 1), got nan"),
-    (("--q-interval", "0"), "parameter 'q_interval' must be > 0, got 0.0"),
-    (("--flow-pkts-threshold", "0"), "parameter 'flow_pkts_thres' must be >= 1, got 0"),
+    (("--splitter", "netml", "--q-interval", "0"), "parameter 'q_interval' must be > 0, got 0.0"),
+    (("--q-interval", "0.5"), "--q-interval sets netml 0.x's sub-flow interval; splitter 'meter' has none"),
+    (("--flow-pkts-threshold", "0"), "parameter 'min_packets' must be >= 1, got 0"),
+    (("--splitter", "netml", "--flow-pkts-threshold", "0"), "parameter 'flow_pkts_thres' must be >= 1, got 0"),
+    (("--splitter-param", "{idle_timeout: -1}"), "parameter 'idle_timeout' must be > 0, got -1"),
+    (("--splitter-param", "{idle: 1}"), "unknown parameter 'idle' for splitter 'meter' in --splitter-param"),
+    (("--feature-param", "{first_n: -1}"), "first_n"),
+    (("--splitter", "nosuch"), "unknown flow splitter 'nosuch'; installed: meter, netml"),
+    (("--fpr", "0.9"), "--fpr must be a number in (0, 0.5], got 0.9"),
     (("--algorithm", "nope"), "unknown algorithm 'nope'; installed: ae, gmm, iforest, kde, ocsvm, pca"),
     (("--feature", "nope"), "unknown feature 'nope'; installed: "),
     (("--help-param", "--feature", "nope"), "unknown feature 'nope'; installed: "),
@@ -262,9 +269,11 @@ def test_format_xml_is_a_usage_error(model):
 def test_no_flows_in_the_capture(model, tmp_path):
     empty, one = data(CORPUS / "tcpdump__empty.pcap"), data(CORPUS / "tcpdump__LINKTYPE_IPV6.pcap")
     code, _, err = cli("learn", "-p", empty, "-o", tmp_path / "m.netml")
-    assert_one_error(code, err, f"no flows in {empty}: no 5-tuple flow has at least 2 packets (0 TCP/UDP packets)")
+    assert_one_error(code, err, f"no flows in {empty}: no TCP/UDP packets")
     code, _, err = cli("learn", "-p", one, "-o", tmp_path / "m.netml", "--flow-pkts-threshold", "3")
-    assert_one_error(code, err, f"no flows in {one}: no 5-tuple flow has at least 3 packets (1 TCP/UDP packet)")
+    assert_one_error(code, err, f"no flows in {one}: no flow has at least 3 packets (1 TCP/UDP packets)")
+    code, _, err = cli("learn", "-p", one, "-o", tmp_path / "m.netml", "--splitter", "netml")
+    assert_one_error(code, err, f"no flows in {one}: no 5-tuple flow has at least 2 packets (1 TCP/UDP packet)")
     code, stdout, err = cli("classify", "-m", model, "-p", one)
     assert_one_error(code, err, f"no flows in {one} (1 TCP/UDP packet; a flow of this model needs at least 2 "
                                 "packets with the same 5-tuple)")
@@ -277,8 +286,7 @@ def test_one_capture_without_flows_among_several_is_skipped(model):
     code, out, err = cli("classify", "-m", model, "-p", empty, "-p", http, "--format", "csv", "--report-all")
     assert code == 0, err
     warning, summary = err.splitlines()
-    assert warning == (f"netml: warning: no flows in {empty} (0 TCP/UDP packets; a flow of this model needs "
-                       "at least 2 packets with the same 5-tuple); skipped")
+    assert warning == f"netml: warning: no flows in {empty} (0 TCP/UDP packets); skipped"
     assert summary.startswith("netml classify: 4 flows, ")
     assert [line.split(",")[0] for line in out.splitlines()] == ["capture"] + [str(http)] * 4
     code, out, err = cli("classify", "-m", model, "-p", empty, "-p", CORPUS / "tcpdump__empty.pcapng")
@@ -289,9 +297,13 @@ def test_one_capture_without_flows_among_several_is_skipped(model):
 def test_capture_without_timestamps_warns_that_its_model_finds_no_flows_elsewhere(tmp_path):
     spb = data(CORPUS / "pcapng-test-generator__le_basic_test010.pcapng")  # simple packet blocks: no time
     out = tmp_path / "m.netml"
-    code, _, err = cli("learn", "-p", spb, "-o", out)
+    code, _, err = cli("learn", "-p", spb, "-o", out)  # flow-meter flows: nothing learned from time
     assert code == 0, err
-    assert err.splitlines() == ["netml: warning: the learned sub-flow interval is 0 s: the training flows have "
+    assert err.splitlines()[0] == (f"netml: warning: only 2 training flows in {spb}: too few to learn what "
+                                   "normal traffic looks like; train on a longer capture or more captures")
+    code, _, err = cli("learn", "-p", spb, "-o", out, "--splitter", "netml")
+    assert code == 0, err
+    assert err.splitlines()[:1] == ["netml: warning: the learned sub-flow interval is 0 s: the training flows have "
                                 "no duration (packets without timestamps, e.g. pcapng simple packet blocks?); "
                                 "other captures will give no flows with this model"]
     code, _, err = cli("classify", "-m", out, "-p", DEMO / "srcIP_10.42.0.119_anomaly.pcap")
@@ -402,4 +414,4 @@ def test_verbose_levels_on_learn(tmp_path):
     # the warm-up fit that loads torch before timing stays silent: one line per real epoch
     assert [ln.split(" epoch ")[1].split(":")[0] for ln in epochs] == ["1/3", "2/3", "3/3"]
     assert all(ln.startswith("netml: DEBUG: netml.detectors.ae: ") for ln in epochs)
-    assert "netml: INFO: netml.pipeline: feature iat: 88 flows x 71 values" in err
+    assert "netml: INFO: netml.pipeline: feature flowstats: 91 flows x 38 values" in err

@@ -125,8 +125,8 @@ def test_train_snippet_reproduces_original_auc(trained, workdir):
 
 
 def test_model_snippet_with_a_netml_learn_model(parsed, workdir, run_cli):
-    result = run_cli("learn", f"--pcap={workdir / 'data/demo.pcap'}", f"--label={workdir / 'data/demo.csv'}",
-                     f"--output={workdir / 'model.dat'}")
+    result = run_cli("learn", "--compat", f"--pcap={workdir / 'data/demo.pcap'}",
+                     f"--label={workdir / 'data/demo.csv'}", f"--output={workdir / 'model.dat'}")
     assert result.exit_code == 0, result.stderr
     scope, _ = _run(SNIPPET_MODEL, workdir, dict(parsed[0]))
     model, history = scope["model"], scope["train_history"]
@@ -325,7 +325,7 @@ def test_features_file_of_learn_extract(workdir, run_cli, tmp_path):
     from netml.utils.tool import load_data
 
     out = tmp_path / "IAT-features.dat"
-    result = run_cli("learn", "extract", f"--pcap={workdir / 'data/demo.pcap'}",
+    result = run_cli("learn", "extract", "--compat", f"--pcap={workdir / 'data/demo.pcap'}",
                      f"--label={workdir / 'data/demo.csv'}", f"--feature={out}")
     assert result.exit_code == 0, result.stderr
     features, labels = load_data(out)

@@ -178,11 +178,11 @@ def test_no_single_header_field_separates_the_classes(demo_dir, flows):
         assert np.any(normal & (service == port)) and np.any(anomalous & (service == port))
 
 
-@pytest.mark.parametrize("feature", ["iat", "stats"])
-def test_default_learn_finds_the_attacks(demo_dir, tmp_path, feature):
+@pytest.mark.parametrize("options", [(), ("--splitter", "netml", "--feature", "iat"),
+                                     ("--splitter", "netml", "--feature", "stats")])
+def test_default_learn_finds_the_attacks(demo_dir, tmp_path, options):
     code, out, err = _main("learn", "--pcap", demo_dir / "demo.pcap", "--label", demo_dir / "demo.csv",
-                           "--feature", feature, "--output", tmp_path / "model.dat",
-                           "--report", tmp_path / "report")
+                           *options, "--output", tmp_path / "model.dat", "--report", tmp_path / "report")
     assert code == 0, err
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["roc_auc"] >= 0.9, metrics

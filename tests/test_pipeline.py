@@ -38,7 +38,7 @@ def _labels():
 
 @pytest.fixture(scope="module")
 def fitted():
-    pipe = Pipeline(feature="iat", detector="ocsvm")
+    pipe = Pipeline(flow_splitter="netml", feature="iat", detector="ocsvm")
     ex = pipe.fit_extract([demo_data() / "demo.pcap"], _labels())
     pipe.fit_detector(ex.X[ex.y == 0])
     return pipe, ex
@@ -48,7 +48,7 @@ def fitted():
 @pytest.mark.parametrize("feature, params, ref", [("iat", {}, "IAT"), ("iat", {"fft": True}, "FFT-IAT"),
                                                   ("samp_num", {}, "SAMP_NUM")])
 def test_fit_extract_gives_the_original_rows(feature, params, ref):
-    pipe = Pipeline(feature=feature, feature_params=params, detector=None)
+    pipe = Pipeline(flow_splitter="netml", feature=feature, feature_params=params, detector=None)
     ex = pipe.fit_extract([demo_data() / "demo.pcap"], _labels())
     X_ref = np.load(REF / f"{ref}_features.npy")
     y_ref = np.load(REF / f"{ref}_labels.npy")

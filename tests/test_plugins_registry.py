@@ -63,8 +63,8 @@ def test_core_plugin_is_found_like_any_other(fake_plugins):
     reg = load()
     core = reg.plugins["core"]
     assert (core.distribution, core.status) == ("netml", "ok")
-    assert {(c.kind, c.name) for c in core.components} >= {("reader", "native"), ("flow_splitter", "netml")}
-    assert reg.resolve_name("flow_splitter", "default") == "netml"
+    assert {(c.kind, c.name) for c in core.components} >= {("reader", "native"), ("flow_splitter", "netml"), ("flow_splitter", "meter")}
+    assert reg.resolve_name("flow_splitter", "default") == "meter"
 
 
 def test_broken_plugin_is_failed_and_the_rest_still_work(fake_plugins):

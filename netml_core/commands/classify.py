@@ -65,10 +65,12 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
         name = "<stdin>" if source == "-" else source
         if len(result.flows) == 0:
             n = len(result.flows.packets)
+            reason = f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}"
             least = getattr(pipe.flow_splitter, "flow_pkts_thres", None)
-            need = f"at least {max(2, least)} packets" if isinstance(least, int) else "more packets"
-            reason = (f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}; "
-                      f"a flow of this model needs {need} with the same 5-tuple)")
+            least = max(2, least) if isinstance(least, int) else getattr(pipe.flow_splitter, "min_packets", None)
+            if n and isinstance(least, int) and least > 1:
+                reason += f"; a flow of this model needs at least {least} packets with the same 5-tuple"
+            reason += ")"
             if len(sources) == 1:
                 raise NetmlError(reason)
             # one small capture among many (-p *.pcap) is worth a warning, not the whole run

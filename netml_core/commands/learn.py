@@ -10,32 +10,29 @@ netml CLI's 0.33 and 42), the detector is fitted on the normal training flows (`
 every training flow, as the original did) and evaluated on the test flows. Without labels every
 flow trains the detector and nothing is evaluated.
 
-Default feature: ``iat`` (inter-arrival times), the original CLI's only feature, so its scripts and
-file names (``out/IAT-features.dat``) keep meaning what they meant.
+Defaults (``netml_core.defaults``): flow-meter flows, whole-flow statistics, a one-class SVM and a
+threshold calibrated at ``--fpr`` on held-out normal flows. ``--compat`` selects netml 0.7.1's
+pipeline instead (its sub-flows, IAT features, fit on every training flow, no scaling, the
+contamination threshold), which reproduces the original's AUCs. What happens after extraction
+(split, fit, metrics, report) lives in ``netml_core.training`` and ``netml_core.report``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import math
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from ..atomic import atomic_write
+from ..defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
 from ..errors import NetmlError, ParameterError, UnknownComponentError
-from ..packets import words_to_ip
 
-DEFAULT_FEATURE = "iat"
-DEFAULT_ALGORITHM = "ocsvm"
+#: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
+COMPAT_0X = {"splitter": "netml", "feature": "iat", "train_on": "all", "scaler": "none"}
 #: the original CLI's split: train_test_split(X, y, test_size=0.33, random_state=42)
 DEFAULT_TEST_SIZE = 0.33
 DEFAULT_RANDOM_STATE = 42
@@ -99,7 +96,14 @@ def _options(f):
         click.option("--fft", is_flag=True, default=None, help="Use the FFT of the per-flow series."),
         click.option("--header", is_flag=True, default=None,
                      help="Prepend TCP-flag counts and TTLs to the features."),
-        click.option("--reader", default=None, metavar="NAME", help="Packet reader (default native)."),
+        click.option("--reader", default=None, metavar="NAME", help=f"Packet reader (default {DEFAULT_READER})."),
+        click.option("--splitter", default=None, metavar="NAME",
+                     help=f"Flow splitter (default {DEFAULT_SPLITTER}: flow-meter flows; 'netml': netml 0.x's "
+                          "sub-flows)."),
+        click.option("--splitter-param", "splitter_param", default=None, metavar="YAML|JSON|PATH",
+                     help="Flow splitter parameters, e.g. '{idle_timeout: 30}'; see --help-param."),
+        click.option("--feature-param", "feature_param", default=None, metavar="YAML|JSON|PATH",
+                     help="Feature parameters, e.g. '{first_n: 4}'; see --help-param."),
         click.option("--algorithm", default=None, metavar="NAME",
                      help=f"Detector (default {DEFAULT_ALGORITHM}); see --help-algorithm."),
         click.option("--param", default=None, metavar="YAML|JSON|PATH",
@@ -116,10 +120,17 @@ def _options(f):
                      help=f"Fraction of labelled flows held out for testing (default {DEFAULT_TEST_SIZE})."),
         click.option("--random-state", type=click.IntRange(0, 2**32 - 1), default=None,
                      help=f"Seed for the split and the detector (default {DEFAULT_RANDOM_STATE})."),
+        click.option("--fpr", type=float, default=None,
+                     help=f"Target false-positive rate of the threshold, calibrated on held-out normal "
+                          f"training flows (default {DEFAULT_FPR})."),
+        click.option("--compat", is_flag=True, default=None,
+                     help="netml 0.7.1's pipeline: --splitter netml --feature iat --train-on all --scaler none "
+                          "and its contamination threshold (reproduces the original's AUCs)."),
         click.option("--q-interval", type=float, default=None,
-                     help="Quantile of flow durations used as the sub-flow interval (default 0.9)."),
+                     help="With --splitter netml: quantile of flow durations used as the sub-flow interval "
+                          "(0.9)."),
         click.option("--flow-pkts-threshold", type=int, default=None,
-                     help="Minimum packets per flow (default 2)."),
+                     help="Minimum packets per flow (meter: 1; netml: 2)."),
         click.option("--report", "report", metavar="DIR",
                      help="Write metrics.json, scores.csv and roc.png (matplotlib) into DIR."),
         click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (e.g. AE loss per epoch)."),
@@ -180,6 +191,10 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
 
     setup_logging(o["verbose"] or 0)
     reg = get_registry()
+    if o["compat"]:
+        for key, value in COMPAT_0X.items():
+            if o.get(key) is None:
+                o[key] = value
     if o["help_algorithm"]:
         from ..params import format_algorithm_help
 
@@ -187,22 +202,11 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         return
     algorithm = o["algorithm"] or DEFAULT_ALGORITHM
     if o["help_param"]:
-        from ..params import format_param_help
-
-        info = reg.get("detector", algorithm)
-        # --help-param --feature NAME: that representation's parameters too (an unknown name is
-        # the one-line error before anything is printed)
-        name, _, path = resolve_feature(o["feature"], None, None, reg) if o["feature"] else (None, None, None)
-        click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
-        if name is not None:
-            if path is None:
-                click.echo("")
-                text = format_param_help(reg.component_class("feature", name), f"feature {name}")
-                lines = [ln for ln in text.splitlines() if not ln.startswith("Set with --param")]
-                click.echo("\n".join(lines + ["(--fft and --header set those two; the others keep their defaults)"]))
+        _help_param(reg, algorithm, o)
         return
 
-    feature, feature_params, feature_file = resolve_feature(o["feature"], o["fft"], o["header"], reg)
+    feature, feature_params, feature_file = resolve_feature(
+        o["feature"], o["fft"], o["header"], reg, default=COMPAT_0X["feature"] if o["compat"] else DEFAULT_FEATURE)
     feature_file = o["feature_file"] or feature_file
     if action in ("extract", "train") and not feature_file:
         raise click.UsageError(f"'learn {action}' needs the features file: --feature-file PATH "
@@ -215,6 +219,13 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         detector_params = _detector_params(reg, algorithm, o["param"], o["random_state"])
         if o["test_size"] is not None and not 0.0 <= o["test_size"] < 1.0:
             raise ParameterError(f"--test-size must be in [0, 1), got {o['test_size']}")
+        if o["fpr"] is not None:
+            from ..calibration import check_fpr
+
+            check_fpr(o["fpr"])
+    front = None
+    if action in ("all", "extract"):
+        front = _front_params(reg, o, feature, feature_params)
     # fail before reading and training, not after, when an output cannot be written
     if feature_file and action in ("all", "extract"):
         _check_writable(feature_file, "features file")
@@ -225,8 +236,7 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
 
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
-        pipe = _pipeline(reg, o, feature, feature_params,
-                         algorithm if action == "all" else None, detector_params)
+        pipe = _pipeline(front, algorithm if action == "all" else None, detector_params, o["scaler"])
         ex = pipe.fit_extract(sources, label_sources)
         _echo_extracted(ex, sources)
         if feature_file:
@@ -241,7 +251,24 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
                                    "'learn extract' or to 'learn' alone")
         pipe, X, y, flows_info = _read_features(feature_file, algorithm, detector_params, o["scaler"])
 
-    _train(pipe, X, y, flows_info, o, algorithm)
+    _train(pipe, X, y, flows_info, o)
+
+
+def _help_param(reg, algorithm: str, o: dict) -> None:
+    """``--help-param``: the detector's parameters, then the feature's and the flow splitter's, each
+    with the option that sets them (an unknown name is the one-line error before anything is printed)."""
+    from ..params import format_param_help
+
+    info = reg.get("detector", algorithm)
+    name, _, path = resolve_feature(o["feature"], None, None, reg) if o["feature"] else (DEFAULT_FEATURE, None, None)
+    splitter = reg.get("flow_splitter", o["splitter"] or DEFAULT_SPLITTER).name
+    click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
+    if path is None:
+        click.echo("")
+        click.echo(format_param_help(reg.component_class("feature", name), f"feature {name}", "--feature-param"))
+    click.echo("")
+    click.echo(format_param_help(reg.component_class("flow_splitter", splitter), f"splitter {splitter}",
+                                 "--splitter-param"))
 
 
 def _check_writable(path: str, what: str, folder: bool = False) -> None:
@@ -269,7 +296,8 @@ def _check_writable(path: str, what: str, folder: bool = False) -> None:
         raise NetmlError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
-def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg) -> tuple[str, dict, str | None]:
+def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg,
+                    default: str = DEFAULT_FEATURE) -> tuple[str, dict, str | None]:
     """``--feature`` value -> (representation name, params, features-file path or None).
 
     Accepts registered names and aliases case-insensitively, and the original's ``FFT-IAT`` style
@@ -282,7 +310,7 @@ def resolve_feature(value: str | None, fft: bool | None, header: bool | None, re
     if header:
         params["header"] = True
     if value is None or not value.strip():
-        return DEFAULT_FEATURE, params, None
+        return default, params, None
     key = value.strip().lower().replace("-", "_")
     if reg.resolve_name("feature", key) is not None:
         return reg.resolve_name("feature", key), params, None
@@ -294,7 +322,7 @@ def resolve_feature(value: str | None, fft: bool | None, header: bool | None, re
     if looks_like_path:
         click.echo(f"netml: note: --feature {value} is not a flow representation; using it as the "
                    "features file (--feature-file)", err=True)
-        return DEFAULT_FEATURE, params, value
+        return default, params, value
     installed = ", ".join(reg.names("feature")) or "none"
     raise UnknownComponentError(f"unknown feature {value!r}; installed: {installed}")
 
@@ -310,18 +338,38 @@ def _detector_params(reg, algorithm: str, param: str | None, random_state: int |
     return params
 
 
-def _pipeline(reg, o: dict, feature: str, feature_params: dict, algorithm: str | None, detector_params: dict):
-    from ..pipeline import Pipeline
+def _front_params(reg, o: dict, feature: str, feature_params: dict) -> dict:
+    """Reader, splitter and feature names and their validated parameters (before any capture is read)."""
+    from ..params import parse_param_option
 
-    splitter_params: dict[str, Any] = {}
+    splitter = reg.get("flow_splitter", o["splitter"] or DEFAULT_SPLITTER).name
+    splitter_cls = reg.component_class("flow_splitter", splitter)
+    splitter_params = dict(parse_param_option(o["splitter_param"], splitter, splitter_cls,
+                                              option="--splitter-param", role="splitter"))
+    known = splitter_cls.param_defaults()
     if o["q_interval"] is not None:
+        if "q_interval" not in known:
+            raise click.UsageError(f"--q-interval sets netml 0.x's sub-flow interval; splitter {splitter!r} "
+                                   "has none (use --splitter netml)")
         splitter_params["q_interval"] = o["q_interval"]
     if o["flow_pkts_threshold"] is not None:
-        splitter_params["flow_pkts_thres"] = o["flow_pkts_threshold"]
-    reader = o["reader"] or "native"
-    return Pipeline(reader=reader, flow_splitter="netml", flow_splitter_params=splitter_params,
-                    feature=feature, feature_params=feature_params, scaler=o["scaler"],
-                    detector=algorithm, detector_params=detector_params)
+        key = "min_packets" if "min_packets" in known else "flow_pkts_thres"
+        if key not in known:
+            raise click.UsageError(f"splitter {splitter!r} has no minimum packets per flow")
+        splitter_params[key] = o["flow_pkts_threshold"]
+    splitter_cls.create(splitter_params, name=f"splitter {splitter!r}")
+    feature_cls = reg.component_class("feature", feature)
+    given = parse_param_option(o["feature_param"], feature, feature_cls, option="--feature-param", role="feature")
+    feature_params = {**given, **feature_params}
+    feature_cls.create(feature_params, name=f"feature {feature!r}")
+    return {"reader": o["reader"] or DEFAULT_READER, "flow_splitter": splitter,
+            "flow_splitter_params": splitter_params, "feature": feature, "feature_params": feature_params}
+
+
+def _pipeline(front: dict, algorithm: str | None, detector_params: dict, scaler: str | None):
+    from ..pipeline import Pipeline
+
+    return Pipeline(**front, scaler=scaler, detector=algorithm, detector_params=detector_params)
 
 
 def _sources(o: dict) -> tuple[list, list | None]:
@@ -416,77 +464,31 @@ def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str
 
 
 # -- training and evaluation ------------------------------------------------------------------------
-def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict, algorithm: str) -> None:
-    from ..pipeline import average_precision, precision_recall_at, roc_auc, train_test_split_indices
+def _train(pipe, X: np.ndarray, y: np.ndarray | None, flows_info: dict, o: dict) -> None:
+    from ..report import write_report
+    from ..training import train_and_evaluate
 
-    test_size = DEFAULT_TEST_SIZE if o["test_size"] is None else o["test_size"]
-    random_state = DEFAULT_RANDOM_STATE if o["random_state"] is None else o["random_state"]
-    train_on = (o["train_on"] or "normal").lower()
-    n = X.shape[0]
-    labelled = y is not None and len(y) == n and np.all(y >= 0)
-    if labelled:
-        train_idx, test_idx = train_test_split_indices(n, test_size, random_state)
-    else:
-        train_idx, test_idx = np.arange(n), np.zeros(0, dtype=np.int64)
-    fit_idx = train_idx
-    if labelled and train_on == "normal":
-        fit_idx = train_idx[y[train_idx] == 0]
-        if len(fit_idx) == 0:
-            raise NetmlError("no normal flow in the training split to fit on (use --train-on all)")
-
-    pipe.warm_up(X[fit_idx])  # library imports are not training time
-    t0 = time.perf_counter()
-    pipe.fit_detector(X[fit_idx])
-    train_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    test_scores = pipe.score(X[test_idx])
-    test_seconds = time.perf_counter() - t0
-    threshold = pipe.threshold
-
-    metrics: dict[str, Any] = {
-        "algorithm": pipe.names["detector"], "feature": pipe.names["feature"],
-        "feature_variant": _feature_label(pipe), "scaler": pipe.names["scaler"],
-        "reader": pipe.names["reader"], "train_on": train_on if labelled else "all (unlabelled)",
-        "n_flows": int(n), "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-        "n_fit": int(len(fit_idx)), "train_seconds": train_seconds, "test_seconds": test_seconds,
-        "threshold": threshold, "test_size": test_size if labelled else 0.0, "random_state": random_state,
-        "roc_auc": None, "average_precision": None, "precision": None, "recall": None,
-    }
-    if labelled:
-        ytr, yte = y[train_idx], y[test_idx]
-        metrics.update({
-            "n_train_normal": int(np.count_nonzero(ytr == 0)), "n_train_anomalous": int(np.count_nonzero(ytr == 1)),
-            "n_test_normal": int(np.count_nonzero(yte == 0)), "n_test_anomalous": int(np.count_nonzero(yte == 1)),
-        })
-        if len(test_idx):
-            pred = (test_scores > threshold).astype(np.int64)
-            precision, recall = precision_recall_at(yte, pred)
-            metrics.update({"roc_auc": _nan_none(roc_auc(yte, test_scores)),
-                            "average_precision": _nan_none(average_precision(yte, test_scores)),
-                            "precision": _nan_none(precision), "recall": _nan_none(recall)})
+    fpr = o["fpr"] if o["fpr"] is not None else (None if o["compat"] else DEFAULT_FPR)
+    run = train_and_evaluate(
+        pipe, X, y, test_size=DEFAULT_TEST_SIZE if o["test_size"] is None else o["test_size"],
+        random_state=DEFAULT_RANDOM_STATE if o["random_state"] is None else o["random_state"],
+        train_on=(o["train_on"] or "normal").lower(), fpr=fpr, sources=flows_info.get("sources", ()))
+    metrics = run.metrics
+    labelled = metrics["n_test"] > 0 or "n_train_normal" in metrics
     _print_table(metrics, labelled)
+    for line in run.warnings:
+        log.warning("warning: %s", line)
 
     info = {"history": dict(metrics, score=metrics["roc_auc"]),
-            "training": {"sources": flows_info.get("sources", []), "n_flows": int(n)}}
+            "training": {"sources": flows_info.get("sources", []), "n_flows": int(metrics["n_flows"])}}
     pipe.save(o["output"], info)
     _say(f"model: {o['output']}")
     if o["report"]:
-        all_scores = pipe.score(X)
+        n = metrics["n_flows"]
         split = np.full(n, "train", dtype=object)
-        split[test_idx] = "test"
-        _write_report(o["report"], metrics, flows_info, y if labelled else None, split, all_scores,
-                      threshold, y[test_idx] if labelled else None, test_scores)
-
-
-def _feature_label(pipe) -> str:
-    """The feature name with its switches, e.g. ``iat+fft+header``, so the summary says what ran."""
-    feature = pipe.components["feature"]
-    flags = [f for f in ("fft", "header") if getattr(feature, f, False)]
-    return "+".join([pipe.names["feature"], *flags])
-
-
-def _nan_none(v: float | None):
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        split[run.test_idx] = "test"
+        write_report(o["report"], metrics, flows_info, y if labelled else None, split, pipe.score(X),
+                     pipe.threshold, y[run.test_idx] if labelled else None, run.test_scores)
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -494,8 +496,8 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def _print_table(m: dict, labelled: bool) -> None:
-    _say(f"pipeline: reader={m['reader']} feature={m['feature_variant']} scaler={m['scaler']} "
-               f"algorithm={m['algorithm']}")
+    _say(f"pipeline: reader={m['reader']} splitter={m['splitter']} feature={m['feature_variant']} "
+         f"scaler={m['scaler']} algorithm={m['algorithm']}")
     if labelled:
         _say(f"{'flows':<16}{'train':>8}{'test':>8}")
         _say(f"{'  normal':<16}{m['n_train_normal']:>8}{m['n_test_normal']:>8}")
@@ -503,63 +505,19 @@ def _print_table(m: dict, labelled: bool) -> None:
         _say(f"{'fitted on':<16}{m['n_fit']:>8}  ({m['train_on']} training flows)")
     else:
         _say(f"{'flows':<16}{m['n_train']:>8}  (no labels: fitted on every flow, not evaluated)")
+    cal = m.get("calibration") or {}
+    if m.get("fpr_target") is not None and cal:
+        where = "held-out normal" if cal.get("method", "").startswith("held-out") else "training"
+        note = "" if cal.get("resolvable") else f"; too few to resolve it: their highest score"
+        _say(f"{'threshold':<16}{m['threshold']:>8.6g}  (FPR {m['fpr_target']:g} on {cal.get('n_calibration', 0)} "
+             f"{where} flows{note})")
+    else:
+        _say(f"{'threshold':<16}{m['threshold']:>8.6g}  (contamination quantile of the training scores)")
     _say(f"{'train time':<16}{m['train_seconds']:>8.3f} s")
     if labelled:
         _say(f"{'test time':<16}{m['test_seconds']:>8.3f} s")
         _say(f"{'ROC AUC':<16}{_fmt(m['roc_auc']):>8}")
         _say(f"{'avg precision':<16}{_fmt(m['average_precision']):>8}")
-        _say(f"{'precision':<16}{_fmt(m['precision']):>8}  (at threshold {m['threshold']:.6g})")
+        _say(f"{'precision':<16}{_fmt(m['precision']):>8}  (at the threshold)")
         _say(f"{'recall':<16}{_fmt(m['recall']):>8}")
-
-
-def _write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores, threshold,
-                  y_test, test_scores) -> None:
-    out = Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["capture", "src", "sport", "dst", "dport", "proto", "start", "end", "split", "label",
-                    "score", "anomaly"])
-        src, dst = words_to_ip(flows_info["src"]), words_to_ip(flows_info["dst"])
-        names = flows_info.get("sources") or [""]
-        for i in range(len(scores)):
-            cap = int(flows_info["capture"][i])
-            w.writerow([names[cap] if cap < len(names) else cap, src[i], int(flows_info["sport"][i]), dst[i],
-                        int(flows_info["dport"][i]), int(flows_info["proto"][i]),
-                        repr(float(flows_info["first_ts"][i])), repr(float(flows_info["last_ts"][i])),
-                        split[i], "" if y is None else int(y[i]), repr(float(scores[i])),
-                        int(scores[i] > threshold)])
-        atomic_write(out / "scores.csv", buf.getvalue().encode())
-    except OSError as exc:
-        raise NetmlError(f"cannot write report to {out}: {exc.strerror or exc}") from None
-    if y_test is not None and len(y_test) and metrics.get("roc_auc") is not None:
-        _plot_roc(out / "roc.png", y_test, test_scores, metrics)
-
-
-def _plot_roc(path: Path, y_test, test_scores, metrics: dict) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed: no ROC curve (pip install 'netml[report]')")
-        return
-    from ..pipeline import roc_curve
-
-    fpr, tpr, _ = roc_curve(y_test, test_scores)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.plot(fpr, tpr, label=f"{metrics['algorithm']} on {metrics['feature']} "
-                                                    f"(AUC {metrics['roc_auc']:.3f})")
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title(f"ROC, {metrics['n_test']} test flows")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+        _say(f"{'FPR':<16}{_fmt(m['fpr']):>8}  (test normal flows flagged)")
