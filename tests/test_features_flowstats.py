@@ -281,6 +281,17 @@ def test_an_empty_flow_gets_a_zero_row_and_the_others_are_unchanged():
     assert X[1].tolist() == [1.0 if n == "is_tcp" else 0.0 for n in f.feature_names()]
 
 
+def test_broken_flow_tables_are_refused():
+    fl = table(*HAND)
+    f = feature().fit(fl)
+    with pytest.raises(ValueError, match="direction"):
+        f.transform(FlowTable(**{**fl.__dict__, "direction": fl.direction[:-1]}))
+    with pytest.raises(ValueError, match="offsets"):
+        f.transform(FlowTable(**{**fl.__dict__, "offsets": fl.offsets[:-1]}))
+    with pytest.raises(TypeError):
+        f.transform(fl.packets)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_tables_match_the_per_flow_definition(seed):
     rng = np.random.default_rng(seed)

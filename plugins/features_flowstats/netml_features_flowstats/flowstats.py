@@ -153,8 +153,12 @@ class FlowStatsFeature(Feature):
 
 
 def _check_flows(flows) -> None:
+    """The CSR invariants the arithmetic relies on (a splitter bug, not a user error, if broken)."""
     if not isinstance(flows, FlowTable):
         raise TypeError(f"flowstats needs a FlowTable, got {type(flows).__name__}")
+    off = flows.offsets
+    if len(off) == 0 or off[0] != 0 or off[-1] != len(flows.order):
+        raise ValueError(f"FlowTable.offsets must run from 0 to len(order) = {len(flows.order)}")
     if flows.direction is not None and len(flows.direction) != len(flows.order):
         raise ValueError(f"FlowTable.direction has {len(flows.direction)} entries for "
                          f"{len(flows.order)} packets")
@@ -228,8 +232,8 @@ _SECONDS = frozenset(["duration", "iat_mean", "iat_std", "iat_min", "iat_median"
 
 
 def _log1p(row: np.ndarray, exact: bool) -> None:
-    """``log1p`` in place; for rows of values that are 0 or >= ~0.5 (counts, bytes, sizes)
-    ``log(1 + x)`` is as accurate (within 2 ulp) and about twice as fast."""
+    """``log1p`` in place; for rows of counts, bytes and sizes (0, or rarely far below 1)
+    ``log(1 + x)`` is as accurate (to ~1e-16 absolute) and about twice as fast."""
     if exact:
         np.log1p(row, out=row)
     else:
