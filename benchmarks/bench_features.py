@@ -1,18 +1,20 @@
-"""Throughput of the default flow splitter and every feature, in packets per second.
+"""Throughput of the flow splitters and every feature, in packets per second.
 
 Two workloads of at least ``--packets`` packets (default 1,000,000):
 
 - ``demo x N``: ``big.pcap`` from ``make_capture.py`` (the demo capture repeated with shifted
-  timestamps: 188 long-lived 5-tuples), read with the native reader; also timed end to end
-  (read -> splitter fit + split -> IAT fit + transform);
+  timestamps: 188 long-lived 5-tuples), read with the native reader; also timed end to end, with
+  netml 0.x's pipeline (read -> ``netml`` splitter fit + split -> IAT fit + transform) and with the
+  default one (read -> ``meter`` splitter -> ``flowstats``, names from ``netml_core.defaults``);
 - ``synthetic``: a PacketTable built in memory with ~100,000 distinct 5-tuples, bursty
   microsecond timing and mixed TCP/UDP, unsorted within 1 ms jitter (many short flows, the
   harder case for grouping).
 
 For each workload: splitter ``fit`` + ``split`` (one grouping), ``split`` alone by a splitter
 restored from its fitted state (what a new capture costs), then that ``split`` plus one feature's
-``fit`` and ``transform`` (the figure the 2,000,000 packets/s target is about). Best of
-``--repeat`` runs; each figure is packets of the table divided by wall time.
+``fit`` and ``transform`` (the figure the 2,000,000 packets/s target is about); then the same with
+the default splitter and feature. Best of ``--repeat`` runs; each figure is packets of the table
+divided by wall time.
 
     python benchmarks/bench_features.py [--packets N] [--repeat R] [--out DIR]
 """
@@ -29,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from netml_core.defaults import DEFAULT_FEATURE, DEFAULT_SPLITTER  # noqa: E402
 from netml_core.packets import PacketTable  # noqa: E402
 from netml_core.readers.native import NativeReader  # noqa: E402
 from netml_core.registry import get_registry  # noqa: E402
@@ -36,7 +39,7 @@ from netml_core.splitter import NetmlFlowSplitter  # noqa: E402
 
 FEATURES = [
     ("iat", {}), ("iat_size", {}), ("size", {}), ("stats", {}), ("samp_num", {}), ("samp_size", {}),
-    ("iat", {"fft": True}), ("iat", {"header": True}),
+    ("iat", {"fft": True}), ("iat", {"header": True}), ("flowstats", {}),
 ]
 
 
@@ -67,7 +70,7 @@ def synthetic(n: int, n_keys: int = 100_000, seed: int = 0) -> PacketTable:
 
 
 def report(label: str, n: int, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<34} {seconds * 1e3:9.1f} ms {n / seconds:14,.0f} packets/s {extra}")
+    print(f"  {label:<40} {seconds * 1e3:9.1f} ms {n / seconds:14,.0f} packets/s {extra}")
 
 
 def bench_table(title: str, packets: PacketTable, repeat: int) -> None:
@@ -91,6 +94,16 @@ def bench_table(title: str, packets: PacketTable, repeat: int) -> None:
 
         t_feat, X = best_of(repeat, run)
         report(f"split + {label}", n, t_split + t_feat, f"(feature alone {n / t_feat:,.0f}/s, X {X.shape})")
+
+    # the default pipeline's splitter (both directions, one-packet flows kept) and feature
+    default = reg.create("flow_splitter", DEFAULT_SPLITTER, {})
+    t_split, flows = best_of(repeat, lambda: default.fit(packets).split(packets))
+    report(f"{DEFAULT_SPLITTER} split", n, t_split,
+           f"{len(flows):,} flows, {int(np.count_nonzero(flows.n_pkts == 1)):,} of one packet")
+    feat = reg.create("feature", DEFAULT_FEATURE, {})
+    t_feat, X = best_of(repeat, lambda: feat.fit(flows).transform(flows))
+    report(f"{DEFAULT_SPLITTER} split + {DEFAULT_FEATURE}", n, t_split + t_feat,
+           f"(feature alone {t_feat * 1e3:.1f} ms, {n / t_feat:,.0f}/s, X {X.shape})")
 
 
 def main() -> None:
@@ -117,6 +130,14 @@ def main() -> None:
     t, (X, n) = best_of(args.repeat, end_to_end)
     print()
     report("end to end: read -> split -> IAT", n, t, f"X {X.shape}")
+
+    def end_to_end_default():
+        p = reader.read(str(pcap))
+        fl = get_registry().create("flow_splitter", DEFAULT_SPLITTER, {}).fit(p).split(p)
+        return get_registry().create("feature", DEFAULT_FEATURE, {}).fit(fl).transform(fl), len(p)
+
+    t, (X, n) = best_of(args.repeat, end_to_end_default)
+    report(f"end to end: read -> {DEFAULT_SPLITTER} -> {DEFAULT_FEATURE}", n, t, f"X {X.shape}")
 
     bench_table("synthetic (many short flows, unsorted)", synthetic(args.packets), args.repeat)
 
