@@ -27,6 +27,7 @@ BUILTIN_COMMANDS = {
     "classify": ("classify", "classify"),
     "inspect": ("inspect", "inspect_cmd"),
     "demo": ("demo", "demo"),
+    "evaluate": ("evaluate", "evaluate"),
 }
 
 
