@@ -323,14 +323,17 @@ def test_rows_do_not_depend_on_the_other_flows():
 
 
 def test_huge_gaps_take_the_exact_sort_path():
-    """IATs too large to pack with the flow index into 63 bits are sorted exactly (lexsort)."""
+    """Values too large to pack with the flow index into 63 bits are sorted exactly (lexsort)."""
     from netml_features_flowstats.flowstats import _sort_within_nonneg
 
     big = 2**62
     v = np.array([big + 5, 3, big, 1, 7], dtype=np.int64)
     assert _sort_within_nonneg(v, np.array([0, 0, 1, 1, 2]), 3).tolist() == [3, big + 5, 1, big, 7]
     assert _sort_within_nonneg(v[1:], np.array([0, 1, 2, 2]), 3).tolist() == [3, big, 1, 7]
-    assert _sort_within_nonneg(v[1:] % 1000, np.array([0, 1, 2, 2]), 3).tolist() == [3, big % 1000, 1, 7]  # packed
+    # packed in a uint32, then in an int64
+    assert _sort_within_nonneg(v[1:] % 1000, np.array([0, 1, 2, 2]), 3).tolist() == [3, big % 1000, 1, 7]
+    w = np.array([2**40, 3, 2**40 + 1, 2**40 - 1])
+    assert _sort_within_nonneg(w, np.array([0, 0, 1, 1]), 2).tolist() == [3, 2**40, 2**40 - 1, 2**40 + 1]
     fl = table((17, [(0.0, 60), (5e9, 70), (5e9 + 1, 80), (6e9, 90)]), (17, [(0.0, 60), (5.0, 60)]))
     X = feature(log=False).fit(fl).transform(fl)
     np.testing.assert_allclose(X, reference(fl, 8, False), rtol=1e-15)
