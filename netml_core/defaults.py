@@ -2,7 +2,7 @@
 
 Chosen by measurement on real labelled traffic (see the README's "Flows and features"): flow-meter
 flows (``meter``: idle and active timeouts, both directions in one flow, one-packet flows kept)
-described by whole-flow statistics (``flowstats``), a one-class SVM, and a threshold calibrated on
+described by whole-flow statistics (``flowstats``), a Gaussian mixture, and a threshold calibrated on
 held-out normal flows at a target false-positive rate. netml 0.x's semantics stay available by
 name (``--splitter netml --feature iat``) for parity, not as the default.
 """
@@ -10,7 +10,7 @@ name (``--splitter netml --feature iat``) for parity, not as the default.
 DEFAULT_READER = "native"
 DEFAULT_SPLITTER = "meter"
 DEFAULT_FEATURE = "flowstats"
-DEFAULT_ALGORITHM = "ocsvm"
+DEFAULT_ALGORITHM = "gmm"
 #: target false-positive rate of the calibrated threshold, measured on held-out normal flows
 DEFAULT_FPR = 0.01
 #: share of the normal training flows held out to calibrate the threshold

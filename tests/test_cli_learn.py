@@ -301,7 +301,11 @@ def test_help_algorithm_and_help_param():
     out, _ = ok("learn", "--help-algorithm")
     for det in DETECTORS:
         assert any(line.startswith(det) for line in out.splitlines()), det
-    out, _ = ok("learn", "--help-param")
+    out, _ = ok("learn", "--help-param")  # the default pipeline: detector, then feature, then splitter
+    assert out.startswith("gmm") and "n_components" in out
+    assert "feature flowstats:" in out and "Set with --feature-param '{first_n: 8}'" in out
+    assert "splitter meter:" in out and "idle_timeout" in out and "Set with --splitter-param" in out
+    out, _ = ok("learn", "--help-param", "--algorithm", "ocsvm")
     assert out.startswith("ocsvm") and "nu" in out and "0.5" in out
     out, _ = ok("learn", "--help-param", "--algorithm", "kde")
     assert out.startswith("kde") and "bandwidth" in out

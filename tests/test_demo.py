@@ -186,7 +186,7 @@ def test_default_learn_finds_the_attacks(demo_dir, tmp_path, options):
     assert code == 0, err
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["roc_auc"] >= 0.9, metrics
-    assert "ocsvm" in out
+    assert "algorithm=gmm" in out
 
 
 def test_demo_into_a_file_is_one_line_error(tmp_path):

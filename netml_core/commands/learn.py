@@ -32,7 +32,7 @@ from ..defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_
 from ..errors import NetmlError, ParameterError, UnknownComponentError
 
 #: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
-COMPAT_0X = {"splitter": "netml", "feature": "iat", "train_on": "all", "scaler": "none"}
+COMPAT_0X = {"splitter": "netml", "feature": "iat", "algorithm": "ocsvm", "train_on": "all", "scaler": "none"}
 #: the original CLI's split: train_test_split(X, y, test_size=0.33, random_state=42)
 DEFAULT_TEST_SIZE = 0.33
 DEFAULT_RANDOM_STATE = 42
@@ -124,8 +124,8 @@ def _options(f):
                      help=f"Target false-positive rate of the threshold, calibrated on held-out normal "
                           f"training flows (default {DEFAULT_FPR})."),
         click.option("--compat", is_flag=True, default=None,
-                     help="netml 0.7.1's pipeline: --splitter netml --feature iat --train-on all --scaler none "
-                          "and its contamination threshold (reproduces the original's AUCs)."),
+                     help="netml 0.7.1's pipeline: --splitter netml --feature iat --algorithm ocsvm --train-on all "
+                          "--scaler none and its contamination threshold (reproduces the original's AUCs)."),
         click.option("--q-interval", type=float, default=None,
                      help="With --splitter netml: quantile of flow durations used as the sub-flow interval "
                           "(0.9)."),

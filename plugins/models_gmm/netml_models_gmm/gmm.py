@@ -18,12 +18,16 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 class GaussianMixtureDetector(Detector):
     """Gaussian mixture (scikit-learn GaussianMixture): negative log-likelihood under the fitted mixture
 
-    Score = ``-log p(x)`` under the mixture fitted to the training flows. Defaults are the original
-    netml's (1 component, full covariance, random_state 42).
+    Score = ``-log p(x)`` under the mixture fitted to the training flows. Four full-covariance
+    components by default: normal traffic has several kinds (DNS, web, sessions, chatter), and a full
+    covariance catches the tight relations inside each (a SYN's size, a poll's period) whose breach
+    marks a scan or an intrusion. A component gets at least ``d + 1`` training flows for ``d``
+    features (``full``; 2 for the other covariance types), so fewer components are fitted on small
+    training sets; ``n_components_`` says how many. netml 0.x used 1 component (its facade passes it).
     """
 
     param_docs = {
-        "n_components": "number of Gaussian components",
+        "n_components": "number of Gaussian components (fewer when the training flows cannot support them)",
         "covariance_type": "full, tied, diag or spherical",
         "reg_covar": "added to the covariance diagonal (squared scaled-feature units), keeps it invertible",
         "tol": "EM convergence threshold on the mean log-likelihood gain",
@@ -34,7 +38,7 @@ class GaussianMixtureDetector(Detector):
         "contamination": "expected fraction of anomalies among training flows; sets the predict threshold",
     }
 
-    def __init__(self, n_components=1, covariance_type="full", reg_covar=1e-6, tol=1e-3,
+    def __init__(self, n_components=4, covariance_type="full", reg_covar=1e-6, tol=1e-3,
                  max_iter=100, n_init=1, init_params="kmeans", random_state=42, contamination=0.1):
         check_number("n_components", n_components, low=1, integer=True)
         check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
@@ -59,11 +63,9 @@ class GaussianMixtureDetector(Detector):
     def _fit(self, X: np.ndarray) -> None:
         from sklearn.mixture import GaussianMixture
 
-        if len(X) < self.n_components:
-            raise ParameterError(
-                f"gmm: n_components={self.n_components} needs at least that many training flows, got {len(X)}"
-            )
-        gm = GaussianMixture(n_components=self.n_components, covariance_type=self.covariance_type,
+        per_component = X.shape[1] + 1 if self.covariance_type == "full" else 2
+        k = int(min(self.n_components, max(1, len(X) // per_component)))
+        gm = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
                              reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
                              n_init=self.n_init, init_params=self.init_params,
                              random_state=self.random_state)
@@ -71,6 +73,7 @@ class GaussianMixtureDetector(Detector):
             gm.fit(X)
         except ValueError as exc:  # ill-defined covariance: scikit-learn suggests raising reg_covar
             raise ParameterError(f"gmm: {str(exc).splitlines()[0]}") from None
+        self.n_components_ = k
         self.weights_ = np.asarray(gm.weights_, dtype=np.float64)
         self.means_ = np.asarray(gm.means_, dtype=np.float64)
         self.precisions_cholesky_ = np.asarray(gm.precisions_cholesky_, dtype=np.float64)
@@ -127,4 +130,5 @@ class GaussianMixtureDetector(Detector):
         self.weights_ = np.asarray(state["weights_"], dtype=np.float64)
         self.means_ = np.asarray(state["means_"], dtype=np.float64)
         self.precisions_cholesky_ = np.asarray(state["precisions_cholesky_"], dtype=np.float64)
+        self.n_components_ = len(self.weights_)
         return self
