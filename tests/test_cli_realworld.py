@@ -134,10 +134,11 @@ LEARN = ("learn", "-p", DEMO / "demo.pcap", "-l", DEMO / "demo.csv")
     (("--feature-param", "{first_n: -1}"), "first_n"),
     (("--splitter", "nosuch"), "unknown flow splitter 'nosuch'; installed: meter, netml"),
     (("--fpr", "0.9"), "--fpr must be a number in (0, 0.5], got 0.9"),
-    (("--algorithm", "nope"), "unknown algorithm 'nope'; installed: ae, gmm, iforest, kde, ocsvm, pca"),
+    (("--algorithm", "nope"), "unknown algorithm 'nope'; installed: ae, gmm, iforest, kde, knn, ocsvm, pca"),
     (("--feature", "nope"), "unknown feature 'nope'; installed: "),
     (("--help-param", "--feature", "nope"), "unknown feature 'nope'; installed: "),
-    (("--param", "{nu: 5}"), "parameter 'nu' must be <= 1.0, got 5"),
+    (("--algorithm", "ocsvm", "--param", "{nu: 5}"), "parameter 'nu' must be <= 1.0, got 5"),
+    (("--param", "{n_components: 0}"), "parameter 'n_components' must be >= 1, got 0"),
     (("--param", "nu: ["), "--param is not valid YAML/JSON at line 1"),
 ])
 def test_bad_learn_options_fail_before_any_work(tmp_path, extra, contains):

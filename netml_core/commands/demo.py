@@ -22,4 +22,4 @@ def demo(directory: str, seed: int) -> None:
     kinds = ", ".join(f"{k} {v}" for k, v in info["by_label"].items() if k != "BENIGN")
     click.echo(f"wrote {info['pcap']} ({info['packets']} packets: {info['tcp']} TCP, {info['udp']} UDP)")
     click.echo(f"wrote {info['csv']} ({info['rows']} flow rows, {info['anomalous_rows']} anomalous: {kinds})")
-    click.echo(f"next: netml learn --pcap {info['pcap']} --label {info['csv']} --output model.dat")
+    click.echo(f"next: netml learn --pcap {info['pcap']} --label {info['csv']} -o model.netml")
