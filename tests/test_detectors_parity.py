@@ -21,7 +21,7 @@ from netml_core.scaling import make_scaler
 ORIGINAL = {
     "ocsvm": ({}, 0.632),
     "kde": ({}, 0.656),
-    "gmm": ({}, 0.568),
+    "gmm": ({"n_components": 1}, 0.568),
     "pca": ({"score_method": "weighted_distance", "n_components": None}, 0.616),
 }
 
