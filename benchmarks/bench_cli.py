@@ -5,7 +5,7 @@ What a user sees on a multi-GB capture: the installed `netml` command run in a f
 timestamps), per feature, best of ``--runs``. Prints packets/s over the whole command (start-up,
 reading, splitting, features, detector, model file) and the child's peak RSS next to the file size.
 
-    python benchmarks/bench_cli.py [--packets 1000000] [--runs 2] [--features iat,stats]
+    python benchmarks/bench_cli.py [--packets 1000000] [--runs 2] [--features flowstats,stats,iat]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--features", default="iat,stats")
+    ap.add_argument("--features", default="flowstats,stats,iat")
     ap.add_argument("--out-dir", default=str(HERE.parent / "bench-data"))
     args = ap.parse_args()
 
