@@ -504,7 +504,9 @@ def _print_table(m: dict, labelled: bool) -> None:
         _say(f"{'  anomalous':<16}{m['n_train_anomalous']:>8}{m['n_test_anomalous']:>8}")
         _say(f"{'fitted on':<16}{m['n_fit']:>8}  ({m['train_on']} training flows)")
     else:
-        _say(f"{'flows':<16}{m['n_train']:>8}  (no labels: fitted on every flow, not evaluated)")
+        held = m["n_train"] - m["n_fit"]
+        how = f"{m['n_fit']} fitted, {held} held out for the threshold" if held else "all fitted"
+        _say(f"{'flows':<16}{m['n_train']:>8}  (no labels: all taken as normal, {how}; not evaluated)")
     cal = m.get("calibration") or {}
     if m.get("fpr_target") is not None and cal:
         where = "held-out normal" if cal.get("method", "").startswith("held-out") else "training"
