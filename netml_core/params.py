@@ -202,11 +202,12 @@ def _fmt_default(value: Any) -> str:
     return str(value)
 
 
-def format_param_help(component_cls: type, name: str | None = None, option: str = "--param") -> str:
-    """``--help-param``: summary line, then one row per parameter (name, default, doc)."""
+def format_param_help(component_cls: type, name: str | None = None, option: str = "--param",
+                      summary: str | None = None) -> str:
+    """``--help-param``: summary line (the registered one when given), then one row per parameter."""
     title = name or getattr(component_cls, "__name__", "component")
     rows = [(p["name"], _fmt_default(p["default"]), p["doc"] or "") for p in component_cls.describe_params()]
-    lines = [f"{title}: {component_cls.summary()}".rstrip(": ")]
+    lines = [f"{title}: {summary or component_cls.summary()}".rstrip(": ")]
     if not rows:
         lines.append("  (no parameters)")
         return "\n".join(lines)

@@ -261,14 +261,16 @@ def _help_param(reg, algorithm: str, o: dict) -> None:
 
     info = reg.get("detector", algorithm)
     name, _, path = resolve_feature(o["feature"], None, None, reg) if o["feature"] else (DEFAULT_FEATURE, None, None)
-    splitter = reg.get("flow_splitter", o["splitter"] or DEFAULT_SPLITTER).name
-    click.echo(format_param_help(reg.component_class("detector", info.name), info.name))
+    splitter = reg.get("flow_splitter", o["splitter"] or DEFAULT_SPLITTER)
+    click.echo(format_param_help(reg.component_class("detector", info.name), info.name, summary=info.summary))
     if path is None:
+        feature = reg.get("feature", name)
         click.echo("")
-        click.echo(format_param_help(reg.component_class("feature", name), f"feature {name}", "--feature-param"))
+        click.echo(format_param_help(reg.component_class("feature", feature.name), f"feature {feature.name}",
+                                     "--feature-param", summary=feature.summary))
     click.echo("")
-    click.echo(format_param_help(reg.component_class("flow_splitter", splitter), f"splitter {splitter}",
-                                 "--splitter-param"))
+    click.echo(format_param_help(reg.component_class("flow_splitter", splitter.name), f"splitter {splitter.name}",
+                                 "--splitter-param", summary=splitter.summary))
 
 
 def _check_writable(path: str, what: str, folder: bool = False) -> None:
