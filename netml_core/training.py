@@ -113,6 +113,8 @@ def feature_label(pipe) -> str:
     """The feature name with its switches, e.g. ``iat+fft+header``, so a summary says what ran."""
     feature = pipe.components["feature"]
     flags = [f for f in ("fft", "header") if getattr(feature, f, False)]
+    if pipe.names["feature"] == "context":  # a composition: name its base first
+        return "+".join([str(getattr(feature, "base", "?")), "context"])
     return "+".join([pipe.names["feature"], *flags])
 
 

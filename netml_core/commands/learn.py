@@ -93,6 +93,9 @@ def _options(f):
                           "representation and looks like a path is taken as --feature-file."),
         click.option("--feature-file", "feature_file", metavar="PATH",
                      help="Features file written by 'extract' and read by 'train'."),
+        click.option("--context", is_flag=True, default=None,
+                     help="Add host context to the feature: window statistics of each flow's source host, "
+                          "destination host and host pair (needs netml-features-context)."),
         click.option("--fft", is_flag=True, default=None, help="Use the FFT of the per-flow series."),
         click.option("--header", is_flag=True, default=None,
                      help="Prepend TCP-flag counts and TTLs to the features."),
@@ -364,6 +367,10 @@ def _front_params(reg, o: dict, feature: str, feature_params: dict) -> dict:
     given = parse_param_option(o["feature_param"], feature, feature_cls, option="--feature-param", role="feature")
     feature_params = {**given, **feature_params}
     feature_cls.create(feature_params, name=f"feature {feature!r}")
+    if o["context"] and feature != "context":
+        # the context plugin composes with the chosen feature: it becomes the base
+        reg.get("feature", "context")  # not installed -> the one-line error naming the plugins that are
+        feature, feature_params = "context", {"base": feature, "base_params": feature_params}
     return {"reader": o["reader"] or DEFAULT_READER, "flow_splitter": splitter,
             "flow_splitter_params": splitter_params, "feature": feature, "feature_params": feature_params}
 
