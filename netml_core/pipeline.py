@@ -62,6 +62,7 @@ class Classified:
     scores: np.ndarray
     anomalous: np.ndarray
     threshold: float
+    X: np.ndarray | None = None  # the feature rows that were scored (unscaled)
 
 
 def _registry():
@@ -307,7 +308,19 @@ class Pipeline:
         ex = self.extract(source)
         scores = self.score(ex.X)
         return Classified(flows=ex.flows, scores=scores, anomalous=(scores > self.threshold).astype(np.int64),
-                          threshold=self.threshold)
+                          threshold=self.threshold, X=ex.X)
+
+    def host_alerts(self, result: Classified, by: str = "src") -> list[dict]:
+        """Anomalous flows of ``result`` summarised per source (or ``by="dst"``) host (``netml_core.alerts``)."""
+        from .alerts import host_alerts
+
+        names = None
+        try:
+            names = list(self.feature.feature_names())
+        except (NotImplementedError, NetmlError):
+            pass
+        Z = self._scale(result.X) if result.X is not None and len(result.X) else None
+        return host_alerts(result.flows, result.scores, result.anomalous, Z, names, by=by)
 
     # -- persistence ------------------------------------------------------------------------------
     def records(self, roles: Iterable[str] = ROLES) -> dict[str, ComponentRecord]:

@@ -41,13 +41,19 @@ def _endpoint(ip: str, port: int) -> str:
 @click.option("--report-all", is_flag=True, help="Print normal flows too, not only anomalies.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"], case_sensitive=False),
               default="table", show_default=True, help="Output format.")
+@click.option("--group", type=click.Choice(["flow", "host", "dst"], case_sensitive=False), default="flow",
+              show_default=True, help="'host': one line per source host with anomalous flows (flows, "
+                                      "destinations, ports, time span, unanswered share, the feature furthest "
+                                      "from training) instead of one per flow; 'dst': per destination host "
+                                      "(floods from many sources).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
-def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, verbose: int) -> None:
+def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, group: str, verbose: int) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
     netml classify --model=model.dat < unclassified.pcap
     netml classify --model model.dat --pcap new.pcap --report-all --format jsonl
+    netml classify --model model.dat --pcap new.pcap --group host
     """
     from ..pipeline import Pipeline
 
@@ -57,7 +63,8 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
     if sources == ["-"] and _stdin_is_tty():
         raise click.UsageError("no capture: pass --pcap FILE or redirect one to stdin (< FILE)")
     fmt = fmt.lower()
-    writer = _Writer(fmt, report_all)
+    group = group.lower()
+    writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all)
     total_flows = total_anomalies = 0
     without_flows = []
     for source in sources:
@@ -77,7 +84,10 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, ver
             click.echo(f"netml: warning: {reason}; skipped", err=True)
             without_flows.append(name)
             continue
-        writer.write(name, result)
+        if isinstance(writer, _HostWriter):
+            writer.write(name, pipe.host_alerts(result, by="dst" if group == "dst" else "src"))
+        else:
+            writer.write(name, result)
         total_flows += len(result.flows)
         total_anomalies += int(result.anomalous.sum())
     if len(without_flows) == len(sources) > 1:
@@ -149,4 +159,39 @@ class _Writer:
 
     def close(self) -> None:
         if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()
+
+
+class _HostWriter:
+    """``--group host``: one alert per source host (``netml_core.alerts``), in each format."""
+
+    COLUMNS = ["capture", "by", "host", "flows", "dsts", "dports", "first", "last", "unanswered", "max_score",
+               "furthest", "furthest_z"]
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt, self.started = fmt, False
+
+    def write(self, source: str, alerts: list[dict]) -> None:
+        out = []
+        if self.fmt == "csv" and not self.started:
+            out.append(",".join(self.COLUMNS))
+        self.started = True
+        for a in alerts:
+            if self.fmt == "jsonl":
+                out.append(json.dumps({"capture": source, **a, "first_iso": _iso(a["first"]),
+                                       "last_iso": _iso(a["last"])}))
+            elif self.fmt == "csv":
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="").writerow(
+                    [source if k == "capture" else a.get(k, "") for k in self.COLUMNS])
+                out.append(buf.getvalue())
+            else:
+                from ..alerts import describe
+
+                out.append(f"{_iso(a['first'])}  {describe(a)}")
+        if out:
+            click.echo("\n".join(out))
+
+    def close(self) -> None:
+        if sys.stdout is not None:
             sys.stdout.flush()
