@@ -75,6 +75,18 @@ class FlowMeterSplitter(FlowSplitter):
 
     def split(self, packets: PacketTable) -> FlowTable:
         self._validate()
+        cut = self._cut(packets)
+        keep = np.diff(cut.offsets) >= self.min_packets
+        return self._flowtable(packets, cut, keep)
+
+    def stream(self) -> "FlowMeterStream":
+        """A state that takes a time-ordered capture batch by batch and gives each flow once it ended."""
+        self._validate()
+        return FlowMeterStream(self)
+
+    # -- stages ----------------------------------------------------------------------------------
+    def _cut(self, packets: PacketTable) -> "_Cut":
+        """Every flow of ``packets`` (small ones too), in grouped order, and which ones may go on."""
         n = len(packets)
         ts = packets.ts_ns
         base = seg.stable_argsort(ts) if n and np.any(ts[1:] < ts[:-1]) else np.arange(n, dtype=np.int64)
@@ -99,31 +111,104 @@ class FlowMeterSplitter(FlowSplitter):
             n_active = int(np.count_nonzero(active & ~start))
             start |= active
         offsets = seg.offsets_from_starts(start) if n else np.zeros(1, dtype=np.int64)
+        # the last flow of each 5-tuple is the only one a later packet could still join
+        last_of_key = np.zeros(len(offsets) - 1, dtype=bool)
+        if n:
+            last_of_key[np.searchsorted(offsets, group_offsets[1:], side="left") - 1] = True
+        return _Cut(perm, t, offsets, last_of_key, n_idle, n_active, n_close)
 
-        counts = np.diff(offsets)
-        keep = counts >= self.min_packets
+    def _flowtable(self, packets: PacketTable, cut: "_Cut", keep: np.ndarray) -> FlowTable:
+        """The flows of ``cut`` selected by ``keep``, in order of their first packet."""
+        n = len(packets)
+        counts = np.diff(cut.offsets)
         # flows in order of their first packet (ties: in order of first appearance of the 5-tuple)
         keep_idx = np.flatnonzero(keep)
-        keep_idx = keep_idx[seg.stable_argsort(t[offsets[:-1][keep_idx]])] if len(keep_idx) else keep_idx
-        pos, offsets = seg.gather(offsets, keep_idx)
-        order = perm[pos].astype(np.int64)
+        keep_idx = keep_idx[seg.stable_argsort(cut.t[cut.offsets[:-1][keep_idx]])] if len(keep_idx) else keep_idx
+        pos, offsets = seg.gather(cut.offsets, keep_idx)
+        order = cut.perm[pos].astype(np.int64)
+        small = counts < self.min_packets
         meta = {
             "packets": n,
             "flows": len(offsets) - 1,
             "packets_in_flows": int(offsets[-1]),
-            "flows_cut_by_idle_timeout": n_idle,
-            "flows_cut_by_active_timeout": n_active,
-            "flows_reopened_after_tcp_close": n_close,
-            "dropped_small_flow_packets": int(counts[~keep].sum()),
+            "flows_cut_by_idle_timeout": cut.n_idle,
+            "flows_cut_by_active_timeout": cut.n_active,
+            "flows_reopened_after_tcp_close": cut.n_close,
+            "dropped_small_flow_packets": int(counts[small].sum()),
             "direction": self.direction,
         }
-        meta["dropped_packets"] = n - meta["packets_in_flows"]
+        meta["dropped_packets"] = meta["dropped_small_flow_packets"]
         head = order[offsets[:-1]]
         direction = packet_direction(packets, order, offsets) if self.direction == "bi" else None
         return FlowTable(packets=packets, order=order, offsets=offsets,
                          src=packets.src[head], dst=packets.dst[head], sport=packets.sport[head],
                          dport=packets.dport[head], proto=packets.proto[head],
                          ip_version=packets.ip_version[head], direction=direction, meta=meta)
+
+
+class _Cut:
+    """All flows of a table before the ``min_packets`` filter: packet order, times, CSR offsets."""
+
+    __slots__ = ("perm", "t", "offsets", "last_of_key", "n_idle", "n_active", "n_close")
+
+    def __init__(self, perm, t, offsets, last_of_key, n_idle, n_active, n_close):
+        self.perm, self.t, self.offsets, self.last_of_key = perm, t, offsets, last_of_key
+        self.n_idle, self.n_active, self.n_close = n_idle, n_active, n_close
+
+
+class FlowMeterStream:
+    """Flow-meter state over a stream of packet batches: open flows are carried, ended ones given.
+
+    ``push(batch)`` returns the flows that can no longer grow: a later flow of the same 5-tuple has
+    begun, or the newest packet seen (the watermark) lies more than ``idle_timeout`` after the
+    flow's last packet or ``active_timeout`` or more after its first. Their packets are dropped from
+    the state; the packets of the other (open) flows are carried into the next batch. ``flush()``
+    ends every open flow (end of input). On a time-ordered capture the flows, and so every per-flow
+    feature row, are exactly those of ``split`` on the whole capture, whatever the batch size;
+    memory holds one batch plus the packets of open flows.
+    """
+
+    def __init__(self, splitter: FlowMeterSplitter):
+        self.splitter = splitter
+        self.carry: PacketTable | None = None
+        self.watermark: int | None = None
+        self.flows_out = 0
+        self.packets_in = 0
+
+    @property
+    def open_packets(self) -> int:
+        return 0 if self.carry is None else len(self.carry)
+
+    def push(self, batch: PacketTable) -> FlowTable:
+        self.packets_in += len(batch)
+        table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
+        if len(batch):
+            newest = int(batch.ts_ns.max())
+            self.watermark = newest if self.watermark is None else max(self.watermark, newest)
+        return self._emit(table, final=False)
+
+    def flush(self) -> FlowTable:
+        table = self.carry if self.carry is not None else PacketTable.empty()
+        return self._emit(table, final=True)
+
+    def _emit(self, table: PacketTable, final: bool) -> FlowTable:
+        sp = self.splitter
+        cut = sp._cut(table)
+        ended = np.ones(len(cut.offsets) - 1, dtype=bool)
+        if not final and len(ended):
+            first_t, last_t = cut.t[cut.offsets[:-1]], cut.t[cut.offsets[1:] - 1]
+            quiet = (self.watermark - last_t) > _ns(sp.idle_timeout)
+            if sp.active_timeout is not None:
+                quiet |= (self.watermark - first_t) >= _ns(sp.active_timeout)
+            ended = ~cut.last_of_key | quiet
+        open_rows = np.sort(cut.perm[np.repeat(~ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
+        done_rows = np.sort(cut.perm[np.repeat(ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
+        self.carry = table.take(open_rows) if len(open_rows) else None
+        # the ended flows on a table of their own packets only: the batch can then be freed
+        done = table.take(done_rows)
+        flows = sp.split(done)
+        self.flows_out += len(flows)
+        return flows
 
 
 def _ns(seconds) -> int:

@@ -175,3 +175,63 @@ def test_tunnel_capture_is_cut_by_the_active_timeout_and_keeps_every_packet():
     assert len(pt) == 7950 and len(ft) == 10
     assert ft.meta["packets_in_flows"] == 7950 and ft.meta["flows_cut_by_active_timeout"] == 9
     assert len(FlowMeterSplitter(direction="uni").split(pt)) == 20
+
+
+# -- streaming: open flows carried across batches ------------------------------------------------------
+def _batches(pt: PacketTable, size: int):
+    for lo in range(0, len(pt), size):
+        yield pt.take(np.arange(lo, min(lo + size, len(pt))))
+
+
+def _flow_set(ft):
+    """Each flow as (first packet time, sorted packet times and lengths, key): comparable across tables."""
+    out = []
+    for i in range(len(ft)):
+        rows = ft.order[ft.offsets[i]:ft.offsets[i + 1]]
+        out.append((int(ft.packets.ts_ns[rows[0]]), tuple(ft.packets.ts_ns[rows].tolist()),
+                    tuple(ft.packets.wire_len[rows].tolist()), tuple(ft.src[i].tolist()), int(ft.sport[i]),
+                    tuple(ft.dst[i].tolist()), int(ft.dport[i]), int(ft.proto[i]),
+                    None if ft.direction is None else tuple(ft.direction[ft.offsets[i]:ft.offsets[i + 1]].tolist())))
+    return sorted(out)
+
+
+def _streamed(splitter, pt, size):
+    state = splitter.stream()
+    got = []
+    for batch in _batches(pt, size):
+        got += _flow_set(state.push(batch))
+        assert state.open_packets <= len(pt)
+    got += _flow_set(state.flush())
+    assert state.open_packets == 0 and state.packets_in == len(pt)
+    return sorted(got)
+
+
+@pytest.mark.parametrize("path, sizes", [
+    ("evalset-dev/files/blend__demo+masscan-tcp_test.pcap", (1, 7, 1000)),
+    ("evalset-dev/files/DNS-Tunnel-Datasets__dnscat2-txt_00001_20230903183304.pcap", (7, 1000)),
+    ("netml-demo/demo.pcap", (7, 1000)),
+])
+@pytest.mark.parametrize("params", [{}, {"direction": "uni", "idle_timeout": 5, "active_timeout": 30},
+                                    {"min_packets": 2, "active_timeout": None}])
+def test_streaming_gives_the_whole_capture_flows_for_any_batch_size(path, sizes, params):
+    pt = NativeReader().read(str(need(SHARED / "data" / path)))
+    splitter = FlowMeterSplitter(**params)
+    whole = _flow_set(splitter.split(pt))
+    assert len(whole) >= 1
+    for size in (*sizes, len(pt)):
+        assert _streamed(splitter, pt, size) == whole, size
+
+
+def test_streaming_gives_a_flow_as_soon_as_it_can_no_longer_grow():
+    state = FlowMeterSplitter(idle_timeout=10, active_timeout=30).stream()
+    assert len(state.push(_pt([(0.0, C, 5000, SV, 53, 17), (1.0, SV, 53, C, 5000, 17)]))) == 0
+    assert state.open_packets == 2
+    # 10 s of silence is not yet more than the idle timeout; a packet of another flow moves time on
+    assert len(state.push(_pt([(11.0, C, 5001, SV, 53, 17)]))) == 0
+    ended = state.push(_pt([(11.5, C, 5002, SV, 53, 17)]))
+    assert len(ended) == 1 and ended.n_pkts.tolist() == [2] and state.open_packets == 2
+    # a long flow ends at its active timeout, before its next packet
+    state = FlowMeterSplitter(idle_timeout=60, active_timeout=30).stream()
+    state.push(_pt([(0.0, C, 7000, SV, 22, 6, A), (20.0, C, 7000, SV, 22, 6, A)]))
+    assert len(state.push(_pt([(30.0, C, 9, SV, 9, 17)]))) == 1
+    assert len(state.flush()) == 1 and state.flows_out == 2
