@@ -116,6 +116,10 @@ class FlowSplitter(Component):
 class Feature(Component):
     """Maps each flow to a fixed-width float64 vector; ``fit`` learns the width (and rates)."""
 
+    #: True when a flow's row depends on that flow's packets alone (not on other flows): such a
+    #: feature can score flows batch by batch as they end (``netml classify`` streams then)
+    per_flow: ClassVar[bool] = False
+
     def fit(self, flows: FlowTable) -> "Feature":
         return self
 

@@ -136,6 +136,8 @@ def fft_real(X: np.ndarray) -> np.ndarray:
 class SeriesFeature(Feature):
     """A netml flow representation: fitted width ``dim_``, optional FFT and header block."""
 
+    per_flow = True  # every row comes from that flow's packets only
+
     #: prefix for feature names, e.g. ``iat``
     series_name = "series"
 

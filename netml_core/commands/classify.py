@@ -67,34 +67,51 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
     writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all)
     total_flows = total_anomalies = 0
     without_flows = []
+    stream = group == "flow" and pipe.can_stream()
     for source in sources:
-        result = pipe.classify(source)
         name = "<stdin>" if source == "-" else source
-        if len(result.flows) == 0:
-            n = len(result.flows.packets)
-            reason = f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}"
-            least = getattr(pipe.flow_splitter, "flow_pkts_thres", None)
-            least = max(2, least) if isinstance(least, int) else getattr(pipe.flow_splitter, "min_packets", None)
-            if n and isinstance(least, int) and least > 1:
-                reason += f"; a flow of this model needs at least {least} packets with the same 5-tuple"
-            reason += ")"
+        n_flows = n_anomalies = 0
+        if stream:
+            # flows are scored and printed as they end (memory: one batch plus the open flows)
+            stats: dict = {}
+            for result in pipe.classify_stream(source, stats=stats):
+                if len(result.flows):
+                    writer.write(name, result)
+                    writer.flush()
+                n_flows += len(result.flows)
+                n_anomalies += int(result.anomalous.sum())
+            n_packets = stats.get("packets", 0)
+        else:
+            result = pipe.classify(source)
+            n_packets, n_flows, n_anomalies = len(result.flows.packets), len(result.flows), int(result.anomalous.sum())
+            if n_flows and isinstance(writer, _HostWriter):
+                writer.write(name, pipe.host_alerts(result, by="dst" if group == "dst" else "src"))
+            elif n_flows:
+                writer.write(name, result)
+        if n_flows == 0:
+            reason = _no_flows_reason(pipe, name, n_packets)
             if len(sources) == 1:
                 raise NetmlError(reason)
             # one small capture among many (-p *.pcap) is worth a warning, not the whole run
             click.echo(f"netml: warning: {reason}; skipped", err=True)
             without_flows.append(name)
             continue
-        if isinstance(writer, _HostWriter):
-            writer.write(name, pipe.host_alerts(result, by="dst" if group == "dst" else "src"))
-        else:
-            writer.write(name, result)
-        total_flows += len(result.flows)
-        total_anomalies += int(result.anomalous.sum())
+        total_flows += n_flows
+        total_anomalies += n_anomalies
     if len(without_flows) == len(sources) > 1:
         raise NetmlError(f"no flows in any of the {len(sources)} captures")
     writer.close()
     click.echo(f"netml classify: {total_flows} flows, {total_anomalies} anomalies "
                f"(threshold {pipe.threshold:.6g}, {pipe.describe()})", err=True)
+
+
+def _no_flows_reason(pipe, name: str, n: int) -> str:
+    reason = f"no flows in {name} ({n} TCP/UDP packet{'' if n == 1 else 's'}"
+    least = getattr(pipe.flow_splitter, "flow_pkts_thres", None)
+    least = max(2, least) if isinstance(least, int) else getattr(pipe.flow_splitter, "min_packets", None)
+    if n and isinstance(least, int) and least > 1:
+        reason += f"; a flow of this model needs at least {least} packets with the same 5-tuple"
+    return reason + ")"
 
 
 def _stdin_is_tty() -> bool:
@@ -157,9 +174,13 @@ class _Writer:
         if out:
             click.echo("\n".join(out))
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Push what was printed to whoever reads us now (a live capture's verdicts must not wait)."""
         if sys.stdout is not None:  # None when started with stdout closed (>&-)
             sys.stdout.flush()
+
+    def close(self) -> None:
+        self.flush()
 
 
 class _HostWriter:

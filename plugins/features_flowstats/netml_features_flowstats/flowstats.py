@@ -56,6 +56,7 @@ from netml_core.components import Feature
 from netml_core.errors import ParameterError
 from netml_core.flowtable import FlowTable
 from netml_core.series import NoFlowsToFitError, check_flag
+from netml_core.state_checks import number
 
 #: (name, log-scaled when log=True, unit and meaning) of the fixed columns, in output order
 COLUMNS: tuple[tuple[str, bool, str], ...] = (
@@ -102,6 +103,8 @@ MAX_FIRST_N = 4096
 class FlowStatsFeature(Feature):
     """Whole-flow statistics of both directions: counts, bytes, sizes, IATs, TCP flags, first sizes."""
 
+    per_flow = True  # every row comes from that flow's packets only: flows can be scored as they end
+
     param_docs = {
         "first_n": "number of leading packets whose sizes (bytes, + forward / - backward, 0-padded) "
                    f"are kept; integer 0..{MAX_FIRST_N}",
@@ -142,6 +145,17 @@ class FlowStatsFeature(Feature):
                                  f"{self.first_n} gives {self._width()}; fit it again")
         _check_flows(flows)
         return flow_stats(flows, int(self.first_n), bool(self.log))
+
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """``n_features_`` must be the width ``first_n`` gives (it sizes every transform)."""
+        feature = cls.create(params, name="feature 'flowstats'")
+        return number(state, "n_features_", "feature 'flowstats'", low=feature._width(), high=feature._width(),
+                      integer=True)
+
+    def set_state(self, state: dict) -> "FlowStatsFeature":
+        self.check_state(self.get_params(), state)
+        return super().set_state(state)
 
     def feature_names(self) -> list[str]:
         """Column names; units: ``duration`` and ``iat_*`` seconds, ``*_bytes``, ``size_*`` and

@@ -1,0 +1,76 @@
+"""Classifying as a stream: flows scored as they end give the whole-capture flows, rows and scores,
+bit for bit, whatever the batch size; the CLI streams when the pipeline allows it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from netml_core.pipeline import Pipeline
+
+from helpers import SHARED, cli, need
+
+EVAL = SHARED / "data" / "evalset-dev" / "files"
+
+
+def _keyed(results):
+    """(first packet ns, ports, src, dst) -> (feature row, score) over a list of Classified."""
+    out = {}
+    for res in results:
+        f = res.flows
+        t = f.packets.ts_ns[f.order[f.offsets[:-1]]]
+        for i in range(len(f)):
+            key = (int(t[i]), int(f.sport[i]), int(f.dport[i]), tuple(f.src[i].tolist()), tuple(f.dst[i].tolist()))
+            assert key not in out
+            out[key] = (res.X[i].tobytes(), float(res.scores[i]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stream") / "m.netml"
+    train = [need(EVAL / "DNS-Tunnel-Datasets__normal_00000_20230805150331.pcap")]
+    pipe = Pipeline()
+    ex = pipe.fit_extract([str(p) for p in train])
+    pipe.fit_detector(ex.X, fpr=0.01, random_state=42)
+    pipe.save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, sizes, early", [
+    ("DNS-Tunnel-Datasets__dnscat2-cname_00001_20230903170247.pcap", (7, 1000), True),
+    ("blend__demo+masscan-udp_test.pcap", (1, 64, 1000), False),  # 3 minutes: most flows end with the input
+])
+def test_stream_equals_whole_capture_bit_for_bit(model, name, sizes, early):
+    pipe, _ = Pipeline.load(model)
+    assert pipe.can_stream()
+    capture = str(need(EVAL / name))
+    whole = _keyed([pipe.classify(capture)])
+    for size in sizes:
+        stats: dict = {}
+        streamed = list(pipe.classify_stream(capture, max_packets=size, stats=stats))
+        assert _keyed(streamed) == whole, size
+        assert stats["packets"] == len(pipe.read(capture))
+        if early:  # a 20-minute tunnel: its 2-minute windows come out as they end, not at the end of input
+            assert sum(len(r.flows) > 0 for r in streamed[:-1]) >= 2
+
+
+def test_a_feature_that_looks_at_other_flows_does_not_stream():
+    pipe = Pipeline(feature="context")
+    assert not pipe.can_stream()
+    assert Pipeline(flow_splitter="netml", feature="iat").can_stream() is False  # no splitter state yet
+    assert Pipeline(feature="stats").can_stream()
+
+
+def test_cli_classify_streams_the_same_verdicts(model):
+    capture = need(EVAL / "DNS-Tunnel-Datasets__dnscat2-cname_00001_20230903170247.pcap")
+    code, out, err = cli("classify", "-m", model, "-p", capture, "--report-all", "--format", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    pipe, _ = Pipeline.load(model)
+    whole = pipe.classify(str(capture))
+    assert len(rows) == len(whole.flows) == int(err.split()[2])
+    assert sorted(r["score"] for r in rows) == sorted(whole.scores.tolist())
+    assert sum(r["anomaly"] for r in rows) == int(whole.anomalous.sum())
