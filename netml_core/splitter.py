@@ -133,6 +133,28 @@ class NetmlFlowSplitter(FlowSplitter):
     def fit_split(self, packets: PacketTable) -> FlowTable:
         return self.fit(packets).split(packets)
 
+    def stream(self) -> "NetmlStream":
+        """The fitted splitter as a state over time-ordered batches (see ``NetmlStream``)."""
+        self._validate()
+        if self.interval is None:
+            self._check_fitted("interval_")
+        return NetmlStream(self)
+
+    def _timeout_for(self, packets: PacketTable, rows: np.ndarray):
+        """The idle timeout of each packet ``rows`` (netml's TCP test is ``6 in fid``: ports too)."""
+        if float(self.tcp_timeout) == float(self.udp_timeout):
+            return float(self.tcp_timeout)
+        tcp_like = (packets.proto[rows] == 6) | (packets.sport[rows] == 6) | (packets.dport[rows] == 6)
+        return np.where(tcp_like, float(self.tcp_timeout), float(self.udp_timeout))
+
+    def _subflows_of_pieces(self, packets: PacketTable, rows: np.ndarray, offsets: np.ndarray) -> FlowTable:
+        """Stage 3 on complete timeout pieces given as CSR ``rows``/``offsets`` of ``packets``."""
+        interval = float(self.interval) if self.interval is not None else self.interval_
+        runs = _Runs(rows, offsets, packets.ts[rows], packets.proto[rows])
+        sub, _, _ = self._cut(runs, interval_cuts=interval, min_pkts=max(2, self.flow_pkts_thres))
+        return self._to_flowtable(packets, sub, {"packets": len(packets), "interval": interval,
+                                                  "flows": len(sub.offsets) - 1})
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_stage1", None)  # a cache tied to one in-memory table; never shipped
@@ -236,6 +258,101 @@ class NetmlFlowSplitter(FlowSplitter):
             direction=direction,
             meta=meta,
         )
+
+
+class NetmlStream:
+    """netml 0.x's flows over a stream of time-ordered batches, identical to ``split`` on the whole.
+
+    netml cuts each 5-tuple at idle gaps into pieces, drops a cut 5-tuple's *last* piece, then cuts
+    pieces into sub-flows. A piece is complete, and known not to be last, once the next piece of its
+    5-tuple begins: it is cut into sub-flows and given then. The open piece of every 5-tuple is
+    carried; at the end of input it is the last piece, dropped if its 5-tuple was cut before (unless
+    ``keep_tail``), kept if it was the 5-tuple's only one and has at least ``max(2, flow_pkts_thres)``
+    packets. Because a piece idle for hours may still turn out not to be the last, netml's
+    semantics keep every 5-tuple's open piece until the end: memory grows with the 5-tuples, not
+    with time (the ``meter`` splitter ends flows by time instead).
+    """
+
+    def __init__(self, splitter: NetmlFlowSplitter):
+        self.splitter = splitter
+        self.carry: PacketTable | None = None
+        self.cut_keys = np.zeros((0, 5), dtype=np.uint64)  # 5-tuples that already gave a piece
+        self.flows_out = 0
+        self.packets_in = 0
+
+    @property
+    def open_packets(self) -> int:
+        return 0 if self.carry is None else len(self.carry)
+
+    def push(self, batch: PacketTable) -> FlowTable:
+        self.packets_in += len(batch)
+        table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
+        return self._emit(table, final=False)
+
+    def flush(self) -> FlowTable:
+        return self._emit(self.carry if self.carry is not None else PacketTable.empty(), final=True)
+
+    def _emit(self, table: PacketTable, final: bool) -> FlowTable:
+        sp = self.splitter
+        n = len(table)
+        ts = table.ts_ns
+        base = seg.stable_argsort(ts) if n and np.any(ts[1:] < ts[:-1]) else np.arange(n, dtype=np.int64)
+        perm, groups = seg.group_rows(sp._key_columns(table), order=base)
+        t = table.ts[perm]
+        first = np.zeros(n, dtype=bool)
+        first[groups[:-1][np.diff(groups) > 0]] = True
+        gap = np.zeros(n)
+        if n:
+            np.subtract(t[1:], t[:-1], out=gap[1:])
+        start = first | (gap > sp._timeout_for(table, perm))
+        pieces = seg.offsets_from_starts(start) if n else np.zeros(1, dtype=np.int64)
+        sizes = np.diff(pieces)
+        last = np.zeros(len(sizes), dtype=bool)
+        if n:
+            last[np.searchsorted(pieces, groups[1:], side="left") - 1] = True
+        head_keys = self._keys(table, perm[pieces[:-1]])
+        was_cut = _rows_in(head_keys, self.cut_keys)  # the 5-tuple gave a piece in an earlier batch
+        cut_now = ~last  # a later piece of the same 5-tuple is in this table
+        if final:
+            cut_before = was_cut | _after_first_in_group(pieces, groups)
+            keep = np.where(cut_before, sp.keep_tail & (sizes >= sp.flow_pkts_thres),
+                            sizes >= max(2, sp.flow_pkts_thres))
+            emit = np.ones(len(sizes), dtype=bool)
+        else:
+            keep = cut_now & (sizes >= sp.flow_pkts_thres)
+            emit = cut_now
+            if cut_now.any():
+                self.cut_keys = np.unique(np.vstack([self.cut_keys, head_keys[cut_now]]), axis=0)
+        open_rows = np.sort(perm[np.repeat(~emit, sizes)]) if n else np.zeros(0, np.int64)
+        self.carry = table.take(open_rows) if len(open_rows) else None
+        pos, offsets = seg.gather(pieces, np.flatnonzero(keep))
+        flows = sp._subflows_of_pieces(table, perm[pos].astype(np.int64), offsets)
+        self.flows_out += len(flows)
+        return flows
+
+    def _keys(self, table: PacketTable, rows: np.ndarray) -> np.ndarray:
+        """``(n, 5)`` uint64: the grouping key of each row, exact (for set membership)."""
+        cols = self.splitter._key_columns(table)
+        return np.column_stack([np.asarray(c)[rows].reshape(len(rows), -1).astype(np.uint64) for c in cols]) \
+            if len(rows) else np.zeros((0, 5), dtype=np.uint64)
+
+
+def _rows_in(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """For each row of ``rows``: is it one of the rows of ``table`` (both (n, k) uint64)?"""
+    if len(rows) == 0 or len(table) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    both = np.vstack([table, rows])
+    _, inverse = np.unique(both, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return np.isin(inverse[len(table):], inverse[:len(table)])
+
+
+def _after_first_in_group(pieces: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Pieces that are not the first piece of their 5-tuple in this table."""
+    first_piece = np.searchsorted(pieces, groups[:-1], side="left")
+    out = np.ones(len(pieces) - 1, dtype=bool)
+    out[first_piece[first_piece < len(out)]] = False
+    return out
 
 
 class _Runs:

@@ -278,3 +278,44 @@ def test_fitted_splitter_pickles_for_workers_and_fit_split_equals_split(demo):
     a, b = sp.split(demo), clone.split(demo)
     assert np.array_equal(a.order, b.order) and np.array_equal(a.offsets, b.offsets)
     assert a.meta == b.meta
+
+
+# -- streaming: netml's flows batch by batch ---------------------------------------------------------
+def _flow_set(ft):
+    return sorted((tuple(ft.packets.ts_ns[ft.order[ft.offsets[i]:ft.offsets[i + 1]]].tolist()),
+                   tuple(ft.src[i].tolist()), int(ft.sport[i]), tuple(ft.dst[i].tolist()), int(ft.dport[i]),
+                   int(ft.proto[i])) for i in range(len(ft)))
+
+
+def _stream(sp, pt, size):
+    state = sp.stream()
+    got = []
+    for lo in range(0, len(pt), size):
+        got += _flow_set(state.push(pt.take(np.arange(lo, min(lo + size, len(pt))))))
+    got += _flow_set(state.flush())
+    assert state.open_packets == 0 and state.packets_in == len(pt)
+    return sorted(got)
+
+
+@pytest.mark.parametrize("params", [{}, {"keep_tail": True}, {"flow_pkts_thres": 3, "direction": "bi"},
+                                    {"tcp_timeout": 2.0, "udp_timeout": 1.0}, {"tcp_timeout": 0.5, "udp_timeout": 0.5,
+                                                                              "keep_tail": True, "flow_pkts_thres": 1}])
+@pytest.mark.parametrize("path", ["netml-demo/demo.pcap", "evalset-dev/files/blend__demo+masscan-tcp_test.pcap"])
+def test_streaming_gives_netmls_flows_for_any_batch_size(path, params):
+    pt = NativeReader().read(str(need(SHARED / "data" / path)))
+    sp = NetmlFlowSplitter(**params).fit(pt)
+    whole = _flow_set(sp.split(pt))
+    assert len(whole) > 10
+    for size in (7, 1000, len(pt)):
+        assert _stream(sp, pt, size) == whole, size
+
+
+def test_streaming_one_packet_at_a_time():
+    pt = NativeReader().read(str(need(SHARED / "data" / "evalset-dev/files/blend__demo+masscan-tcp_test.pcap")))
+    sp = NetmlFlowSplitter().fit(pt)
+    assert _stream(sp, pt, 1) == _flow_set(sp.split(pt))
+
+
+def test_stream_needs_a_fitted_interval():
+    with pytest.raises(NotFittedError):
+        NetmlFlowSplitter().stream()

@@ -60,7 +60,7 @@ def test_stream_equals_whole_capture_bit_for_bit(model, name, sizes, early):
 def test_a_feature_that_looks_at_other_flows_does_not_stream():
     pipe = Pipeline(feature="context")
     assert not pipe.can_stream()
-    assert Pipeline(flow_splitter="netml", feature="iat").can_stream() is False  # no splitter state yet
+    assert Pipeline(flow_splitter="netml", feature="iat").can_stream()
     assert Pipeline(feature="stats").can_stream()
 
 
@@ -74,3 +74,18 @@ def test_cli_classify_streams_the_same_verdicts(model):
     assert len(rows) == len(whole.flows) == int(err.split()[2])
     assert sorted(r["score"] for r in rows) == sorted(whole.scores.tolist())
     assert sum(r["anomaly"] for r in rows) == int(whole.anomalous.sum())
+
+
+def test_netml_0x_pipeline_streams_the_same_rows(tmp_path):
+    demo = need(SHARED / "data" / "netml-demo" / "demo.pcap")
+    pipe = Pipeline(flow_splitter="netml", feature="iat", detector="ocsvm")
+    ex = pipe.fit_extract([str(demo)])
+    pipe.fit_detector(ex.X)
+    other = str(need(SHARED / "data" / "netml-demo" / "srcIP_10.42.0.119_anomaly.pcap"))
+    whole = _keyed([pipe.classify(other)])
+    for size in (7, 1000):
+        streamed = _keyed(list(pipe.classify_stream(other, max_packets=size)))
+        assert streamed.keys() == whole.keys() and len(whole) > 50
+        for key, (row, score) in whole.items():
+            assert streamed[key][0] == row  # the feature row, bit for bit
+            assert streamed[key][1] == pytest.approx(score, rel=1e-12, abs=1e-12)  # libsvm's BLAS may differ in ulps
