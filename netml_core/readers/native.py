@@ -10,18 +10,24 @@ from typing import Iterator
 
 from ..components import Reader
 from ..packets import PacketTable
+from ..params import check_number
 from .framing import UNBOUNDED, packet_batches, read_whole
 from .pcap import PcapFramer
 from .pcapng import PcapngFramer
 from .source import open_capture
 
 
+#: largest read chunk (MiB): a chunk and the record it carries over are held in memory at once
+MAX_CHUNK_MIB = 256
+
+
 class NativeReader(Reader):
     """pcap/pcapng framing in Python, header decoding vectorised in numpy (no dependency)."""
 
-    param_docs = {"chunk_mib": "bytes read from the capture at a time, in MiB (bounds memory)"}
+    param_docs = {"chunk_mib": f"bytes read from the capture at a time, in MiB (bounds memory; at most {MAX_CHUNK_MIB})"}
 
     def __init__(self, chunk_mib: float = 8) -> None:
+        check_number("chunk_mib", chunk_mib, low=0.0, low_open=True, high=MAX_CHUNK_MIB)
         self.chunk_mib = chunk_mib
 
     def read(self, source) -> PacketTable:

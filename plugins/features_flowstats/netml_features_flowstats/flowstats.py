@@ -148,14 +148,11 @@ class FlowStatsFeature(Feature):
 
     @classmethod
     def check_state(cls, params: dict, state: dict) -> int:
-        """``n_features_`` must be the width ``first_n`` gives (it sizes every transform)."""
+        """``n_features_`` must be the width ``first_n`` gives (model files are checked with this
+        before anything is built; ``transform`` refuses a mismatch too)."""
         feature = cls.create(params, name="feature 'flowstats'")
         return number(state, "n_features_", "feature 'flowstats'", low=feature._width(), high=feature._width(),
                       integer=True)
-
-    def set_state(self, state: dict) -> "FlowStatsFeature":
-        self.check_state(self.get_params(), state)
-        return super().set_state(state)
 
     def feature_names(self) -> list[str]:
         """Column names; units: ``duration`` and ``iat_*`` seconds, ``*_bytes``, ``size_*`` and

@@ -15,9 +15,10 @@ import numpy as np
 
 from netml_core import segments as seg
 from netml_core.series import FlowContext, SeriesFeature
+from netml_core.state_checks import SeriesStateChecks
 
 
-class IatFeature(SeriesFeature):
+class IatFeature(SeriesStateChecks, SeriesFeature):
     """Inter-arrival times (seconds) of each flow, zero-padded or cut to the fitted width."""
 
     series_name = "iat"
@@ -30,7 +31,7 @@ class IatFeature(SeriesFeature):
         return seg.pad_segments(iat, off, self.dim_)
 
 
-class IatSizeFeature(SeriesFeature):
+class IatSizeFeature(SeriesStateChecks, SeriesFeature):
     """Inter-arrival times (s) interleaved with packet sizes (bytes), netml's IAT_SIZE."""
 
     series_name = "iat_size"

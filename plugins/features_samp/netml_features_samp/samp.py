@@ -33,6 +33,7 @@ import numpy as np
 from netml_core.errors import ParameterError
 from netml_core.series import (MIN_LEARNING_PKTS, FlowContext, SeriesFeature, check_fraction,
                                learning_flows)
+from netml_core.state_checks import SeriesStateChecks, number
 
 #: netml's cap on the number of windows of one flow
 MAX_WINDOWS = 500
@@ -97,7 +98,7 @@ def window_sums(ts: np.ndarray, values: np.ndarray | None, offsets: np.ndarray, 
     return out
 
 
-class _SampFeature(SeriesFeature):
+class _SampFeature(SeriesStateChecks, SeriesFeature):
     param_docs = dict(
         SeriesFeature.param_docs,
         q_samp="quantile of training flow durations (flows of 2+ packets) taken as the window length",
@@ -116,6 +117,13 @@ class _SampFeature(SeriesFeature):
         r = self.sampling_rate
         if r is not None and (isinstance(r, bool) or not isinstance(r, Real) or not r > 0):
             raise ParameterError(f"parameter 'sampling_rate' must be a positive number (s) or unset, got {r!r}")
+
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """``dim_`` (see ``SeriesStateChecks``) and a positive, finite window length."""
+        out = super().check_state(params, state)
+        number(state, "sampling_rate_", f"feature {cls.series_name!r}", low=0.0, low_open=True)
+        return out
 
     def _width(self, n: int) -> int:
         return n - 1  # netml: "the dim of SAMP_SIZE is dim - 1, which equals that of SAMP_NUM"

@@ -13,9 +13,10 @@ import numpy as np
 
 from netml_core import segments as seg
 from netml_core.series import FlowContext, SeriesFeature
+from netml_core.state_checks import SeriesStateChecks
 
 
-class SizeFeature(SeriesFeature):
+class SizeFeature(SeriesStateChecks, SeriesFeature):
     """Packet sizes (bytes on the wire) of each flow, zero-padded or cut to the fitted width."""
 
     series_name = "size"

@@ -14,12 +14,13 @@ import numpy as np
 
 from netml_core import segments as seg
 from netml_core.series import FlowContext, SeriesFeature
+from netml_core.state_checks import SeriesStateChecks
 
 STATS_NAMES = ("duration", "pkts_per_s", "bytes_per_s", "mean", "std", "q25", "median", "q75",
                "min", "max", "n_pkts", "n_bytes")
 
 
-class StatsFeature(SeriesFeature):
+class StatsFeature(SeriesStateChecks, SeriesFeature):
     """Duration, packet and byte rates, size moments, quantiles and extremes, counts (12 values)."""
 
     series_name = "stats"

@@ -21,9 +21,14 @@ import logging
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ModelFileError, ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_contamination, check_number
 
 log = logging.getLogger("netml.detectors.ae")
+
+#: widest hidden or latent layer: weights are in_dim x units floats (a --param of 10^9 units asked
+#: torch for hundreds of GB)
+MAX_UNITS = 4096
 
 
 @contextlib.contextmanager
@@ -59,8 +64,8 @@ class AutoencoderDetector(Detector):
     """
 
     param_docs = {
-        "hidden_dim": "units in the two hidden layers",
-        "latent_dim": "units in the bottleneck layer",
+        "hidden_dim": f"units in the two hidden layers (1..{MAX_UNITS})",
+        "latent_dim": f"units in the bottleneck layer (1..{MAX_UNITS})",
         "epochs": "passes over the training flows",
         "batch_size": "flows per gradient step",
         "lr": "Adam learning rate",
@@ -72,8 +77,8 @@ class AutoencoderDetector(Detector):
 
     def __init__(self, hidden_dim=32, latent_dim=8, epochs=50, batch_size=32, lr=1e-3,
                  weight_decay=1e-5, negative_slope=0.01, random_state=42, contamination=0.1):
-        check_number("hidden_dim", hidden_dim, low=1, integer=True)
-        check_number("latent_dim", latent_dim, low=1, integer=True)
+        check_number("hidden_dim", hidden_dim, low=1, high=MAX_UNITS, integer=True)
+        check_number("latent_dim", latent_dim, low=1, high=MAX_UNITS, integer=True)
         check_number("epochs", epochs, low=1, integer=True)
         check_number("batch_size", batch_size, low=1, integer=True)
         check_number("lr", lr, low=0.0, low_open=True)
@@ -145,10 +150,31 @@ class AutoencoderDetector(Detector):
             "weights_": save(weights),
         }
 
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """The weights' safetensors header must describe exactly this network (read before torch
+        allocates one: the shapes come from the file, not from trust)."""
+        sc.threshold(state, "ae")
+        d = sc.width(sc.number(state, "in_dim_", "ae", integer=True), "ae", "in_dim_")
+        h, z = (cls.param_defaults()[k] if params.get(k) is None else params[k] for k in ("hidden_dim", "latent_dim"))
+        blob = sc.get(state, "weights_", "ae")
+        if not isinstance(blob, (bytes, bytearray)):
+            sc.fail("ae", f"saved weights_ must be safetensors bytes, got {sc.short(blob)}")
+        want = {"0.weight": [h, d], "0.bias": [h], "2.weight": [z, h], "2.bias": [z],
+                "4.weight": [h, z], "4.bias": [h], "6.weight": [d, h], "6.bias": [d]}
+        got = _safetensors_shapes(bytes(blob))
+        if got != want:
+            sc.fail("ae", f"saved weights do not fit the network {d} -> {h} -> {z} -> {h} -> {d}")
+        history = state.get("loss_history_", [])
+        if not isinstance(history, list) or not all(isinstance(v, (int, float)) for v in history):
+            sc.fail("ae", "saved loss_history_ must be a list of numbers")
+        return d
+
     def set_state(self, state: dict) -> "AutoencoderDetector":
         import torch
         from safetensors.torch import load
 
+        self.check_state(self.get_params(), state)
         self.threshold_ = float(state["threshold_"])
         self.in_dim_ = int(state["in_dim_"])
         self.loss_history_ = [float(v) for v in state.get("loss_history_", [])]
@@ -160,3 +186,25 @@ class AutoencoderDetector(Detector):
         net.eval()
         self._net = net
         return self
+
+
+#: safetensors: an 8-byte little-endian header length, then a JSON header naming each tensor
+_MAX_HEADER = 1 << 20
+
+
+def _safetensors_shapes(blob: bytes) -> dict | None:
+    """Tensor name -> shape from a safetensors header (None when the header is not one)."""
+    import json
+
+    if len(blob) < 8:
+        return None
+    n = int.from_bytes(blob[:8], "little")
+    if n > min(_MAX_HEADER, len(blob) - 8):
+        return None
+    try:
+        header = json.loads(blob[8:8 + n])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    return {k: v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_bool, check_contamination, check_number
 
 _EULER_GAMMA = 0.5772156649015329
@@ -141,7 +142,25 @@ class IsolationForestDetector(Detector):
         state.update({k: getattr(self, k) for k in self._ARRAYS})
         return state
 
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """Node arrays of one length whose indices stay inside the forest; the descent runs
+        ``max_depth_`` steps, so it is bounded by the node count."""
+        what = "iforest"
+        sc.threshold(state, what)
+        d = sc.width(sc.number(state, "n_features_", what, integer=True), what, "n_features_")
+        n = len(sc.array(state, "path_length_", what, (None,), min_rows=1))
+        sc.number(state, "max_depth_", what, low=0, high=n, integer=True)
+        sc.number(state, "normaliser_", what, low=0.0)
+        sc.index_array(state, "roots_", what, None, n)
+        sc.index_array(state, "feature_", what, n, d)
+        sc.index_array(state, "left_", what, n, n)
+        sc.index_array(state, "right_", what, n, n)
+        sc.array(state, "threshold_node_", what, (n,), finite=False)  # leaves hold +inf
+        return d
+
     def set_state(self, state: dict) -> "IsolationForestDetector":
+        self.check_state(self.get_params(), state)
         for k, cast in self._SCALARS.items():
             setattr(self, k, cast(state[k]))
         for k in self._ARRAYS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_bool, check_choice, check_contamination, check_number
 
 KERNELS = ("gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine")
@@ -118,7 +119,16 @@ class KernelDensityDetector(Detector):
     def get_state(self) -> dict:
         return {"threshold_": self.threshold_, "bandwidth_": self.bandwidth_, "train_X_": self.train_X_}
 
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """A finite training matrix of at least one flow and a positive bandwidth; returns the width."""
+        sc.threshold(state, "kde")
+        T = sc.array(state, "train_X_", "kde", (None, None), min_rows=1)
+        sc.number(state, "bandwidth_", "kde", low=0.0, low_open=True)
+        return sc.width(T.shape[1], "kde", "training matrix width")
+
     def set_state(self, state: dict) -> "KernelDensityDetector":
+        self.check_state(self.get_params(), state)
         self.threshold_ = float(state["threshold_"])
         self.train_X_ = np.ascontiguousarray(state["train_X_"], dtype=np.float64)
         self.bandwidth_ = float(state["bandwidth_"])

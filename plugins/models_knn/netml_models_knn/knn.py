@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ModelFileError, ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_choice, check_contamination, check_number
 
 METHODS = ("largest", "mean")
@@ -131,7 +132,9 @@ class KNNDetector(Detector):
     def get_state(self) -> dict:
         return {"threshold_": self.threshold_, "n_train_": self.n_train_, "train_X_": self.train_X_}
 
-    def set_state(self, state: dict) -> "KNNDetector":
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """A finite numeric training matrix of at least one row, a finite threshold, a flow count."""
         T = state.get("train_X_")
         if not isinstance(T, np.ndarray) or T.ndim != 2 or T.shape[0] < 1 or T.shape[1] < 1:
             got = f"shape {T.shape}" if isinstance(T, np.ndarray) else type(T).__name__
@@ -143,10 +146,17 @@ class KNNDetector(Detector):
             raise ModelFileError("knn: saved training matrix contains NaN or infinite values")
         threshold = state.get("threshold_")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-            raise ModelFileError(f"knn: saved threshold must be a finite number, got {threshold!r}")
+            raise ModelFileError(f"knn: saved threshold must be a finite number, got {sc.short(threshold)}")
         n_train = state.get("n_train_", len(T))
         if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < len(T):
-            raise ModelFileError(f"knn: saved training flow count must be an integer >= {len(T)}, got {n_train!r}")
+            raise ModelFileError(f"knn: saved training flow count must be an integer >= {len(T)}, got {sc.short(n_train)}")
+        return sc.width(T.shape[1], "knn", "training matrix width")
+
+    def set_state(self, state: dict) -> "KNNDetector":
+        self.check_state(self.get_params(), state)
+        T = np.ascontiguousarray(state["train_X_"], dtype=np.float64)
+        threshold = state["threshold_"]
+        n_train = state.get("n_train_", len(T))
         self.train_X_ = T
         self.threshold_ = float(threshold)
         self.n_train_ = n_train

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_bool, check_choice, check_contamination, check_number
 
 KERNELS = ("rbf", "linear", "poly", "sigmoid")
@@ -115,7 +116,18 @@ class OneClassSVMDetector(Detector):
             "dual_coef_": self.dual_coef_,
         }
 
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """At least one support vector, one finite dual coefficient each, gamma_ > 0; returns the width."""
+        sc.threshold(state, "ocsvm")
+        sv = sc.array(state, "support_vectors_", "ocsvm", (None, None), min_rows=1)
+        sc.array(state, "dual_coef_", "ocsvm", (len(sv),))
+        sc.number(state, "intercept_", "ocsvm")
+        sc.number(state, "gamma_", "ocsvm", low=0.0, low_open=True)
+        return sc.width(sv.shape[1], "ocsvm", "support vector width")
+
     def set_state(self, state: dict) -> "OneClassSVMDetector":
+        self.check_state(self.get_params(), state)
         self.threshold_ = float(state["threshold_"])
         self.gamma_ = float(state["gamma_"])
         self.intercept_ = float(state["intercept_"])

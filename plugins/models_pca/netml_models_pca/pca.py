@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from netml_core.components import Detector
 from netml_core.errors import ParameterError
+from netml_core import state_checks as sc
 from netml_core.params import check_bool, check_choice, check_contamination, check_number
 
 SCORE_METHODS = ("reconstruction", "weighted_distance")
@@ -115,7 +116,19 @@ class PCADetector(Detector):
         state.update({k: getattr(self, k) for k in self._ARRAYS})
         return state
 
+    @classmethod
+    def check_state(cls, params: dict, state: dict) -> int:
+        """Standardisation and components of one width d: ``(k, d)`` components, k ratios."""
+        sc.threshold(state, "pca")
+        d = len(sc.array(state, "mean_", "pca", (None,), min_rows=1))
+        sc.array(state, "scale_", "pca", (d,), positive=True)
+        k = len(sc.array(state, "components_", "pca", (None, d)))
+        sc.array(state, "center_", "pca", (d,))
+        sc.array(state, "explained_variance_ratio_", "pca", (k,), allow_nan=True)  # NaN: see _weights
+        return sc.width(d, "pca", "mean width")
+
     def set_state(self, state: dict) -> "PCADetector":
+        self.check_state(self.get_params(), state)
         self.threshold_ = float(state["threshold_"])
         for k in self._ARRAYS:
             setattr(self, k, np.asarray(state[k], dtype=np.float64))

@@ -37,6 +37,7 @@ import numpy as np
 
 from netml_core.components import Reader
 from netml_core.packets import PacketTable
+from netml_core.params import check_number
 from netml_core.readers.decode import gather
 from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import CHUNK_BYTES, HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
@@ -46,13 +47,17 @@ from netml_core.readers.source import PCAP_MAGICS, open_capture, read_exactly
 
 DPKT_ERRORS = (dpkt.Error, struct.error, ValueError, IndexError)
 
+#: records framed per batch at most (their bytes are held until the batch is decoded)
+MAX_BATCH_RECORDS = 1 << 22
+
 
 class DpktReader(Reader):
     """dpkt frames pcap/pcapng records, netml's numpy decoder reads the headers."""
 
-    param_docs = {"batch_records": "records framed by dpkt before each vectorised decode"}
+    param_docs = {"batch_records": f"records framed by dpkt before each vectorised decode (1..{MAX_BATCH_RECORDS})"}
 
     def __init__(self, batch_records: int = 65536) -> None:
+        check_number("batch_records", batch_records, low=1, high=MAX_BATCH_RECORDS, integer=True)
         self.batch_records = batch_records
 
     def read(self, source) -> PacketTable:

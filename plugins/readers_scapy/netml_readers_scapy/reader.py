@@ -30,6 +30,7 @@ from typing import Iterator
 
 from netml_core.components import Reader
 from netml_core.packets import PacketTable
+from netml_core.params import check_number
 from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
 from netml_core.readers.records import RecordBatch, add_count
@@ -51,12 +52,17 @@ def _quiet_scapy():
         log.setLevel(old)
 
 
+#: records framed per batch at most (their bytes are held until the batch is decoded)
+MAX_BATCH_RECORDS = 1 << 22
+
+
 class ScapyReader(Reader):
     """scapy's raw pcap/pcapng readers frame records, netml's numpy decoder reads the headers."""
 
-    param_docs = {"batch_records": "records framed by scapy before each vectorised decode"}
+    param_docs = {"batch_records": f"records framed by scapy before each vectorised decode (1..{MAX_BATCH_RECORDS})"}
 
     def __init__(self, batch_records: int = 65536) -> None:
+        check_number("batch_records", batch_records, low=1, high=MAX_BATCH_RECORDS, integer=True)
         self.batch_records = batch_records
 
     def read(self, source) -> PacketTable:
