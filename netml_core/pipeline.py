@@ -184,7 +184,15 @@ class Pipeline:
             counts["unlabelled_dropped"] = int(np.count_nonzero(~keep))
             if counts["unlabelled_dropped"]:
                 log.info("dropped %d flows that no label matches", counts["unlabelled_dropped"])
+            _warn_unlabelled(sources, labels, per_capture, keep)
             flows, y, capture = flows.subset(keep), y[keep], capture[keep]
+        if labels is not None and len(flows) == 0 and counts["flows"]:
+            raise NetmlError(f"no flow of {', '.join(_label(s) for s in sources)} matches a row of "
+                             f"{', '.join(_label_source(lab) for lab in labels)}: is it the label file of this capture?")
+        if labels is not None and 0 < len(flows) < 2:
+            raise NetmlError(f"only {len(flows)} labelled flow in {', '.join(_label(s) for s in sources)} "
+                             f"(labels: {', '.join(_label_source(lab) for lab in labels)}): a detector needs at "
+                             "least 2; check that the label file describes this capture")
         if len(flows) == 0:
             names = ", ".join(_label(s) for s in sources)
             if counts["packets"] == 0:
@@ -466,6 +474,24 @@ def _netml_version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _label_source(labels) -> str:
+    path = getattr(labels, "path", None)
+    return str(path) if path is not None else repr(labels)
+
+
+def _warn_unlabelled(sources, labels, per_capture, keep) -> None:
+    """A label file that matches under 10% of a capture's flows is probably the wrong file: say so
+    (when it matches no flow of any capture the run stops with an error that says it instead)."""
+    at = 0
+    for src, lab, ft in zip(sources, labels, per_capture):
+        n = len(ft)
+        missing = int(np.count_nonzero(~keep[at:at + n]))
+        at += n
+        if n and missing >= 0.9 * n and keep.any():
+            log.warning("warning: %d of %d flows of %s match no row of %s and are dropped; is it the label "
+                        "file of this capture?", missing, n, _label(src), _label_source(lab))
 
 
 def _label(source) -> str:

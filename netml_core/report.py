@@ -20,6 +20,9 @@ from .packets import words_to_ip
 
 log = logging.getLogger("netml.report")
 
+#: protocol numbers as ``netml classify`` prints them, so the two CSVs join on the same text
+PROTO_NAMES = {6: "TCP", 17: "UDP"}
+
 
 def write_report(folder: str, metrics: dict, flows_info: dict, y, split, scores, threshold,
                  y_test, test_scores) -> None:
@@ -45,7 +48,7 @@ def _scores_csv(flows_info: dict, y, split, scores, threshold) -> str:
     for i in range(len(scores)):
         cap = int(flows_info["capture"][i])
         w.writerow([names[cap] if cap < len(names) else cap, src[i], int(flows_info["sport"][i]), dst[i],
-                    int(flows_info["dport"][i]), int(flows_info["proto"][i]),
+                    int(flows_info["dport"][i]), PROTO_NAMES.get(int(flows_info["proto"][i]), int(flows_info["proto"][i])),
                     repr(float(flows_info["first_ts"][i])), repr(float(flows_info["last_ts"][i])),
                     split[i], "" if y is None else int(y[i]), repr(float(scores[i])),
                     int(scores[i] > threshold)])

@@ -54,6 +54,12 @@ def train_and_evaluate(pipe, X: np.ndarray, y: np.ndarray | None, *, test_size: 
         if len(fit_idx) == 0:
             raise NetmlError("no normal flow in the training split to fit on (use --train-on all)")
 
+    if len(fit_idx) < 2:
+        where = ", ".join(str(x) for x in sources) or "the training data"
+        which = "normal training flow" if labelled and train_on == "normal" else "training flow"
+        raise NetmlError(f"only {len(fit_idx)} {which}{'s' if len(fit_idx) != 1 else ''} in {where} after the "
+                         "train/test split: a detector needs at least 2; give more traffic (or labels that "
+                         "match more of its flows)")
     pipe.warm_up(X[fit_idx])  # library imports are not training time
     t0 = time.perf_counter()
     pipe.fit_detector(X[fit_idx], fpr=fpr, calibration_size=calibration_size, random_state=random_state)

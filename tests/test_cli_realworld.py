@@ -222,7 +222,8 @@ def test_bad_captures(model, junk, tmp_path, name, contains):
 def test_labels_that_match_nothing_or_do_not_pair(tmp_path):
     out = tmp_path / "m.netml"
     code, _, err = cli("learn", "-p", data(CORPUS / "dpkt__http.pcap"), "-l", DEMO / "demo.csv", "-o", out)
-    assert_one_error(code, err, f"no labelled flows in {CORPUS / 'dpkt__http.pcap'}")
+    assert_one_error(code, err, f"no flow of {CORPUS / 'dpkt__http.pcap'} matches a row of {DEMO / 'demo.csv'}: is it "
+                                "the label file of this capture?")
     code, _, err = cli("learn", "-p", DEMO / "demo.pcap", "-p", DEMO / "demo.pcap", "-l", DEMO / "demo.csv",
                        "-l", DEMO / "demo.csv", "-l", DEMO / "demo.csv", "-o", out)
     assert_one_error(code, err, "3 --label files for 2 --pcap captures")
@@ -416,3 +417,48 @@ def test_verbose_levels_on_learn(tmp_path):
     assert [ln.split(" epoch ")[1].split(":")[0] for ln in epochs] == ["1/3", "2/3", "3/3"]
     assert all(ln.startswith("netml: DEBUG: netml.detectors.ae: ") for ln in epochs)
     assert "netml: INFO: netml.pipeline: feature flowstats: 91 flows x 38 values" in err
+
+
+# -- 5. a first-time user's mistakes ----------------------------------------------------------------
+def test_an_option_never_replaces_a_file_netml_did_not_write(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes((DEMO / "demo.csv").read_bytes())
+    before = labels.read_bytes()
+    # the 0.x meaning of --feature PATH (the features file) must not destroy the label file
+    code, out, err = cli("learn", "-p", DEMO / "demo.pcap", "-l", labels, "--feature", labels, "-o", tmp_path / "m.netml")
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == (f"netml: error: refusing to overwrite {labels}: it exists and is not a netml "
+                                    "features file (remove it or choose another path)")
+    code, _, err = cli("learn", "-p", DEMO / "demo.pcap", "-o", labels)
+    assert code == 2 and "is not a netml model file" in err
+    assert labels.read_bytes() == before and not (tmp_path / "m.netml").exists()
+    # netml's own outputs are replaced as before
+    code, _, err = cli("learn", "-p", DEMO / "demo.pcap", "-o", tmp_path / "m.netml")
+    assert code == 0, err
+    code, _, err = cli("learn", "-p", DEMO / "demo.pcap", "-o", tmp_path / "m.netml")
+    assert code == 0, err
+
+
+def test_a_label_file_of_another_capture_is_named(tmp_path):
+    rows = (DEMO / "demo.csv").read_text().splitlines()
+    few = [r for r in rows[1:] if ",192.168.10.5," in r]
+    for keep, message in ((3, "netml: warning: only 2 training flows in "), (1, "netml: error: only 1 labelled flow in ")):
+        other = tmp_path / f"labels{keep}.csv"  # a few rows of this capture, as if the rest were another's
+        other.write_text("\n".join(rows[:1] + few[:keep]) + "\n")
+        code, _, err = cli("learn", "-p", DEMO / "demo.pcap", "-l", other, "-o", tmp_path / "m.netml")
+        lines = err.splitlines()
+        assert f"flows of {DEMO / 'demo.pcap'} match no row of {other} and are dropped" in lines[0]
+        assert any(line.startswith(message) for line in lines), err
+        assert code == (0 if keep == 3 else 2)
+    assert f"(labels: {other}): a detector needs at least 2" in lines[-1]
+
+
+def test_learn_train_refuses_extraction_options_it_would_ignore(tmp_path):
+    feats = tmp_path / "f.npz"
+    code, _, err = cli("learn", "extract", "-p", DEMO / "demo.pcap", "-l", DEMO / "demo.csv", "--feature-file", feats)
+    assert code == 0, err
+    for extra in (("--feature", "stats"), ("--reader", "dpkt"), ("--fft",), ("--splitter", "netml"), ("--context",)):
+        code, out, err = cli("learn", "train", "--feature-file", feats, *extra, "-o", tmp_path / "m.netml")
+        assert code == 2 and out == "" and f"{extra[0]} belongs to 'learn extract'" in err, extra
+    code, _, err = cli("learn", "--compat", "train", "--feature-file", feats, "-o", tmp_path / "m.netml")
+    assert code == 0, err  # --compat's detector choices apply to train

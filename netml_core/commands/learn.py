@@ -194,6 +194,7 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
 
     setup_logging(o["verbose"] or 0)
     reg = get_registry()
+    user = dict(o)  # as given, before --compat fills in its choices
     if o["compat"]:
         for key, value in COMPAT_0X.items():
             if o.get(key) is None:
@@ -252,6 +253,15 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         if o["pcaps"] or o["labels"] or o["pcaps_normal"] or o["pcaps_abnormal"]:
             raise click.UsageError("'learn train' reads the features file; --pcap/--label belong to "
                                    "'learn extract' or to 'learn' alone")
+        front_opts = [name for name, given in (
+            ("--feature", user["feature"] and not (user["feature_file"] is None and feature_file == user["feature"])),
+            ("--reader", user["reader"]), ("--splitter", user["splitter"]),
+            ("--splitter-param", user["splitter_param"]), ("--feature-param", user["feature_param"]),
+            ("--fft", user["fft"]), ("--header", user["header"]), ("--context", user["context"]),
+            ("--q-interval", user["q_interval"]), ("--flow-pkts-threshold", user["flow_pkts_threshold"])) if given]
+        if front_opts:
+            raise click.UsageError(f"'learn train' takes flows and features as {feature_file} holds them; "
+                                   f"{front_opts[0]} belongs to 'learn extract'")
         pipe, X, y, flows_info = _read_features(feature_file, algorithm, detector_params, o["scaler"])
 
     _train(pipe, X, y, flows_info, o)
@@ -287,6 +297,10 @@ def _check_writable(path: str, what: str, folder: bool = False) -> None:
     target = Path(path)
     if target.is_dir() and not folder:
         raise NetmlError(f"cannot write {what} {path}: it is a folder")
+    if not folder and target.exists() and not _is_netml_output(target, what):
+        # an option must never replace a file it did not create (a label CSV given as --feature ...)
+        raise NetmlError(f"refusing to overwrite {path}: it exists and is not a netml {what} "
+                         "(remove it or choose another path)")
     if folder and target.exists() and not target.is_dir():
         raise NetmlError(f"cannot write {what} {path}: it is a file")
     parent = target if folder and target.is_dir() else target.absolute().parent
@@ -299,6 +313,21 @@ def _check_writable(path: str, what: str, folder: bool = False) -> None:
             pass
     except OSError as exc:
         raise NetmlError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def _is_netml_output(path: Path, what: str) -> bool:
+    """Whether ``path`` is a file netml wrote as ``what`` (a model or features zip), so that
+    replacing it is expected; read from the zip directory only."""
+    import zipfile
+
+    member = "manifest.json" if what == "model file" else "format.npy"
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return path.is_file()  # an empty file holds nothing to lose
+        with zipfile.ZipFile(path) as zf:
+            return member in zf.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
 
 
 def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg,
