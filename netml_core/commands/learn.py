@@ -160,10 +160,12 @@ def learn(ctx: click.Context, **kwargs) -> None:
     """Train (and, with labels, test) a novelty detector on captures.
 
     \b
-    netml learn --pcap=data/demo.pcap --label=data/demo.csv --output=out/OCSVM-results.dat
-    netml learn extract --pcap=data/demo.pcap --label=data/demo.csv --feature=out/IAT-features.dat
-    netml learn train --feature=out/IAT-features.dat --output=out/OCSVM-results.dat
-    netml learn --pcap=traffic.pcap --output=model.dat
+    netml demo demo        # writes demo/demo.pcap and demo/demo.csv
+    netml learn --pcap demo/demo.pcap --label demo/demo.csv -o model.netml
+    netml learn --pcap demo/demo.pcap --label demo/demo.csv --context --algorithm knn -o ctx.netml
+    netml learn extract --pcap demo/demo.pcap --label demo/demo.csv --feature-file out/demo.npz
+    netml learn train --feature-file out/demo.npz --algorithm kde -o out/kde.netml
+    netml learn --compat --pcap=demo/demo.pcap --label=demo/demo.csv --output=out/OCSVM-results.dat
     """
     if ctx.invoked_subcommand is not None:
         ctx.ensure_object(dict)
