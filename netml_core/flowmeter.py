@@ -79,10 +79,10 @@ class FlowMeterSplitter(FlowSplitter):
         keep = np.diff(cut.offsets) >= self.min_packets
         return self._flowtable(packets, cut, keep)
 
-    def stream(self) -> "FlowMeterStream":
+    def stream(self, max_open_flows: int | None = None) -> "FlowMeterStream":
         """A state that takes a time-ordered capture batch by batch and gives each flow once it ended."""
         self._validate()
-        return FlowMeterStream(self)
+        return FlowMeterStream(self, max_open_flows)
 
     # -- stages ----------------------------------------------------------------------------------
     def _cut(self, packets: PacketTable) -> "_Cut":
@@ -166,14 +166,23 @@ class FlowMeterStream:
     ends every open flow (end of input). On a time-ordered capture the flows, and so every per-flow
     feature row, are exactly those of ``split`` on the whole capture, whatever the batch size;
     memory holds one batch plus the packets of open flows.
+
+    ``max_open_flows`` caps the open flows after each batch: the ones idle longest are ended early
+    and counted in ``evicted`` (a later packet of such a flow starts a new one, so results then
+    differ from the whole-capture split; the count says by how many flows).
     """
 
-    def __init__(self, splitter: FlowMeterSplitter):
+    def __init__(self, splitter: FlowMeterSplitter, max_open_flows: int | None = None):
+        if max_open_flows is not None and (isinstance(max_open_flows, bool) or not isinstance(max_open_flows, int)
+                                           or max_open_flows < 1):
+            raise ParameterError(f"--max-open-flows must be a positive integer, got {max_open_flows!r}")
         self.splitter = splitter
+        self.max_open_flows = max_open_flows
         self.carry: PacketTable | None = None
         self.watermark: int | None = None
         self.flows_out = 0
         self.packets_in = 0
+        self.evicted = 0
 
     @property
     def open_packets(self) -> int:
@@ -201,6 +210,13 @@ class FlowMeterStream:
             if sp.active_timeout is not None:
                 quiet |= (self.watermark - first_t) >= _ns(sp.active_timeout)
             ended = ~cut.last_of_key | quiet
+            n_open = int(np.count_nonzero(~ended))
+            if self.max_open_flows is not None and n_open > self.max_open_flows:
+                # end the flows idle longest (their last packet oldest) until the cap holds
+                still = np.flatnonzero(~ended)
+                oldest = still[np.argsort(last_t[still], kind="stable")[:n_open - self.max_open_flows]]
+                ended[oldest] = True
+                self.evicted += len(oldest)
         open_rows = np.sort(cut.perm[np.repeat(~ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
         done_rows = np.sort(cut.perm[np.repeat(ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
         self.carry = table.take(open_rows) if len(open_rows) else None

@@ -328,20 +328,27 @@ class Pipeline:
         return hasattr(self.flow_splitter, "stream") and bool(getattr(self.feature, "per_flow", False))
 
     def classify_stream(self, source, max_packets: int = STREAM_BATCH_PACKETS,
-                        stats: dict | None = None) -> Iterator[Classified]:
+                        stats: dict | None = None, max_open_flows: int | None = None) -> Iterator[Classified]:
         """Score a capture batch by batch: each ``Classified`` holds the flows that ended by then
         (the last one those still open at the end of input). Memory holds one batch plus the
         packets of open flows; on a time-ordered capture the flows and scores are those of
         ``classify``, in the order the flows ended."""
         self._check_front_fitted()
-        state = self.flow_splitter.stream()
+        if max_open_flows is None:
+            state = self.flow_splitter.stream()
+        else:
+            try:
+                state = self.flow_splitter.stream(max_open_flows=max_open_flows)
+            except TypeError:
+                raise ParameterError(f"splitter {self.names['flow_splitter']!r} cannot cap its open flows "
+                                     "(--max-open-flows)") from None
         for batch in self.reader.iter_batches(source, max_packets):
             yield self._score_flows(state.push(batch))
             if stats is not None:
-                stats["packets"] = state.packets_in
+                stats.update(packets=state.packets_in, evicted=getattr(state, "evicted", 0))
         yield self._score_flows(state.flush())
         if stats is not None:
-            stats["packets"] = state.packets_in
+            stats.update(packets=state.packets_in, evicted=getattr(state, "evicted", 0))
 
     def _score_flows(self, flows: FlowTable) -> Classified:
         if len(flows) == 0:

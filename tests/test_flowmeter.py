@@ -235,3 +235,16 @@ def test_streaming_gives_a_flow_as_soon_as_it_can_no_longer_grow():
     state.push(_pt([(0.0, C, 7000, SV, 22, 6, A), (20.0, C, 7000, SV, 22, 6, A)]))
     assert len(state.push(_pt([(30.0, C, 9, SV, 9, 17)]))) == 1
     assert len(state.flush()) == 1 and state.flows_out == 2
+
+
+def test_max_open_flows_ends_the_longest_idle_flows_early_and_counts_them():
+    state = FlowMeterSplitter().stream(max_open_flows=2)
+    ended = state.push(_pt([(0.0, C, 1, SV, 53, 17), (1.0, C, 2, SV, 53, 17), (2.0, C, 3, SV, 53, 17),
+                            (3.0, C, 2, SV, 53, 17)]))
+    assert state.evicted == 1 and ended.sport.tolist() == [1]  # idle since 0 s: the oldest
+    ended = state.push(_pt([(4.0, C, 1, SV, 53, 17)]))  # its 5-tuple again: a new flow, and a new eviction
+    assert state.evicted == 2 and ended.sport.tolist() == [3]
+    rest = state.flush()
+    assert sorted(rest.sport.tolist()) == [1, 2] and state.flows_out == 4
+    with pytest.raises(ParameterError, match="--max-open-flows must be a positive integer"):
+        FlowMeterSplitter().stream(max_open_flows=0)

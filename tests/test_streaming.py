@@ -89,3 +89,13 @@ def test_netml_0x_pipeline_streams_the_same_rows(tmp_path):
         for key, (row, score) in whole.items():
             assert streamed[key][0] == row  # the feature row, bit for bit
             assert streamed[key][1] == pytest.approx(score, rel=1e-12, abs=1e-12)  # libsvm's BLAS may differ in ulps
+
+
+def test_cli_max_open_flows_is_counted_on_stderr(model):
+    capture = need(EVAL / "blend__demo+masscan-udp_test.pcap")
+    code, out, err = cli("classify", "-m", model, "-p", capture, "--max-open-flows", "5")
+    assert code == 0, err
+    summary = err.splitlines()[-1]
+    assert summary.startswith("netml classify: ") and " ended early by --max-open-flows " in summary
+    code, _, err = cli("classify", "-m", model, "-p", capture, "--max-open-flows", "5", "--group", "host")
+    assert code == 2 and "--max-open-flows applies when flows are streamed" in err

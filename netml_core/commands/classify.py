@@ -46,8 +46,12 @@ def _endpoint(ip: str, port: int) -> str:
                                       "destinations, ports, time span, unanswered share, the feature furthest "
                                       "from training) instead of one per flow; 'dst': per destination host "
                                       "(floods from many sources).")
+@click.option("--max-open-flows", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Cap the flows held open while streaming; the ones idle longest are ended early "
+                   "(counted on stderr).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
-def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, group: str, verbose: int) -> None:
+def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, group: str,
+             max_open_flows: int | None, verbose: int) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -68,19 +72,24 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
     total_flows = total_anomalies = 0
     without_flows = []
     stream = group == "flow" and pipe.can_stream()
+    if max_open_flows is not None and not stream:
+        raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group) "
+                               "of a model whose splitter and feature stream")
+    evicted = 0
     for source in sources:
         name = "<stdin>" if source == "-" else source
         n_flows = n_anomalies = 0
         if stream:
             # flows are scored and printed as they end (memory: one batch plus the open flows)
             stats: dict = {}
-            for result in pipe.classify_stream(source, stats=stats):
+            for result in pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows):
                 if len(result.flows):
                     writer.write(name, result)
                     writer.flush()
                 n_flows += len(result.flows)
                 n_anomalies += int(result.anomalous.sum())
             n_packets = stats.get("packets", 0)
+            evicted += stats.get("evicted", 0)
         else:
             result = pipe.classify(source)
             n_packets, n_flows, n_anomalies = len(result.flows.packets), len(result.flows), int(result.anomalous.sum())
@@ -101,7 +110,8 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
     if len(without_flows) == len(sources) > 1:
         raise NetmlError(f"no flows in any of the {len(sources)} captures")
     writer.close()
-    click.echo(f"netml classify: {total_flows} flows, {total_anomalies} anomalies "
+    early = f", {evicted} ended early by --max-open-flows" if evicted else ""
+    click.echo(f"netml classify: {total_flows} flows, {total_anomalies} anomalies{early} "
                f"(threshold {pipe.threshold:.6g}, {pipe.describe()})", err=True)
 
 
