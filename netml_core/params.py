@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import ParameterError
+from .state_checks import short
 
 log = logging.getLogger("netml.params")
 
@@ -54,26 +55,124 @@ def _norm(name: str) -> str:
 def _read_source(text_or_path: str, option: str = "--param") -> tuple[str, str]:
     """Return (text, where) where ``where`` names the source in error messages."""
     candidate = text_or_path.strip()
-    looks_like_path = "\n" not in candidate and not candidate.startswith(("{", "["))
+    looks_like_path = "\n" not in candidate and not candidate.startswith(("{", "[")) and len(candidate) < 4096
     if looks_like_path and os.path.isfile(candidate):
         try:
             with open(candidate, encoding="utf-8") as fh:
-                return fh.read(), f"{option} file {candidate!r}"
+                text = fh.read(MAX_PARAM_CHARS + 1)
         except (OSError, UnicodeDecodeError) as exc:
             raise ParameterError(f"cannot read {option} file {candidate!r}: {exc}") from None
+        where = f"{option} file {candidate!r}"
+        if len(text) > MAX_PARAM_CHARS:
+            raise ParameterError(f"{where} is larger than {MAX_PARAM_CHARS} characters: not a parameter file")
+        return text, where
     if looks_like_path and candidate.lower().endswith(_PATH_SUFFIXES) and ":" not in candidate:
         raise ParameterError(f"{option} file {candidate!r} does not exist")
+    if len(text_or_path) > MAX_PARAM_CHARS:
+        raise ParameterError(f"{option} is longer than {MAX_PARAM_CHARS} characters")
     return text_or_path, option
 
 
+#: bounds on what ``--param`` text may describe: characters, values once anchors are expanded,
+#: nesting, digits of an integer, characters of one text value
+MAX_PARAM_CHARS = 1 << 20
+MAX_PARAM_VALUES = 10_000
+MAX_PARAM_DEPTH = 32
+MAX_PARAM_DIGITS = 40
+MAX_PARAM_TEXT = 4096
+
+
 def _load(text: str, where: str) -> Any:
+    """Parse YAML/JSON after checking the node graph (anchors make it a graph): a billion-laughs
+    text expands to 10^9 values and a repr of it to gigabytes, so size and depth are counted with
+    every alias expanded, before anything is constructed."""
+    loader = _BoundedLoader(text, where)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, where)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{where} is not valid YAML/JSON{at}: {problem}") from None
+        raise ParameterError(f"{where} is not valid YAML/JSON{at}: {str(problem)[:120]}") from None
+    except RecursionError:
+        raise ParameterError(f"{where} is nested too deeply (at most {MAX_PARAM_DEPTH} levels)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ParameterError(f"{where} holds a value netml cannot read: {str(exc)[:120]}") from None
+    finally:
+        loader.dispose()
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
+class _BoundedLoader(_Loader):
+    """Stops composing at the first node past the bounds, so a huge text is refused early (a flat
+    list of 400,000 values took 15 s and 350 MB to compose before it could be counted)."""
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self._where = where
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._nodes += 1
+        if self._nodes > MAX_PARAM_VALUES:
+            raise ParameterError(f"{self._where} holds more than {MAX_PARAM_VALUES} values: not a parameter mapping")
+        self._depth += 1
+        try:
+            if self._depth > MAX_PARAM_DEPTH:
+                raise ParameterError(f"{self._where} is nested too deeply (at most {MAX_PARAM_DEPTH} levels)")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_nodes(root: yaml.Node, where: str) -> None:
+    """Values (aliases expanded), nesting, integer digits and text lengths of a composed document."""
+    sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _children(node)
+        if done:
+            path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            heights[id(node)] = 1 + max((heights[id(c)] for c in children), default=0)
+            if sizes[id(node)] > MAX_PARAM_VALUES:
+                raise ParameterError(f"{where} holds more than {MAX_PARAM_VALUES} values (counting every "
+                                     "alias of an anchor): not a parameter mapping")
+            if heights[id(node)] > MAX_PARAM_DEPTH:
+                raise ParameterError(f"{where} is nested too deeply (at most {MAX_PARAM_DEPTH} levels)")
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in path:
+            raise ParameterError(f"{where} holds an anchor that contains itself")
+        if isinstance(node, yaml.ScalarNode):
+            value = node.value
+            if node.tag == _INT_TAG and sum(ch.isdigit() for ch in value) > MAX_PARAM_DIGITS:
+                raise ParameterError(f"{where} holds an integer of {sum(ch.isdigit() for ch in value)} digits "
+                                     "(out of range for any parameter)")
+            if len(value) > MAX_PARAM_TEXT:
+                raise ParameterError(f"{where} holds a value of {len(value)} characters")
+        path.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def parse_param_option(
@@ -100,7 +199,7 @@ def parse_param_option(
     if not isinstance(data, dict):
         raise ParameterError(
             f"{where} must be a mapping such as '{{nu: 0.1}}' or '{{{algorithm}: {{nu: 0.1}}}}', "
-            f"got {type(data).__name__} {data!r}"
+            f"got {type(data).__name__} {short(data)}"
         )
     known = component_cls.param_defaults()
     names = {_norm(algorithm), *(_norm(a) for a in aliases)}
@@ -108,7 +207,7 @@ def parse_param_option(
     bad = [k for k in params if not isinstance(k, str) or k not in known]
     if bad:
         raise ParameterError(
-            f"unknown parameter {bad[0]!r} for {role} {algorithm!r} in {where}; "
+            f"unknown parameter {short(bad[0])} for {role} {algorithm!r} in {where}; "
             f"known: {', '.join(known) or '(none)'}"
         )
     # the component's own checks (ranges, choices) run in __init__: fail now, not after extraction
@@ -124,7 +223,7 @@ def _pick_entry(data: dict, names: set[str], known: dict, algorithm: str, where:
                 return {}
             if not isinstance(value, dict):
                 raise ParameterError(
-                    f"{where}: the entry for {key!r} must be a mapping of parameters, got {value!r}"
+                    f"{where}: the entry for {key!r} must be a mapping of parameters, got {short(value)}"
                 )
             return value
     others = _installed_algorithm_names()
@@ -164,12 +263,16 @@ def check_number(
     """Raise ``ParameterError`` unless ``value`` is a (integer) number in the given range."""
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, Integral) if integer else isinstance(value, Real)
-    if isinstance(value, bool) or not ok_type or (not integer and math.isnan(float(value))):
-        raise ParameterError(f"parameter {name!r} must be {kind}, got {value!r}")
+    if isinstance(value, bool) or not ok_type:
+        raise ParameterError(f"parameter {name!r} must be {kind}, got {short(value)}")
+    if isinstance(value, Integral) and abs(int(value)) >= 2**63:  # float() of it may overflow
+        raise ParameterError(f"parameter {name!r} is out of range, got {short(value)}")
+    if not integer and not math.isfinite(float(value)):
+        raise ParameterError(f"parameter {name!r} must be a finite number, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ParameterError(f"parameter {name!r} must be {'>' if low_open else '>='} {low}, got {value!r}")
+        raise ParameterError(f"parameter {name!r} must be {'>' if low_open else '>='} {low}, got {short(value)}")
     if high is not None and (value > high or (high_open and value == high)):
-        raise ParameterError(f"parameter {name!r} must be {'<' if high_open else '<='} {high}, got {value!r}")
+        raise ParameterError(f"parameter {name!r} must be {'<' if high_open else '<='} {high}, got {short(value)}")
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
@@ -177,13 +280,13 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
     if not any(type(value) is type(c) and value == c for c in choices):
         raise ParameterError(
-            f"parameter {name!r} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+            f"parameter {name!r} must be one of {', '.join(map(repr, choices))}; got {short(value)}"
         )
 
 
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ParameterError(f"parameter {name!r} must be true or false, got {value!r}")
+        raise ParameterError(f"parameter {name!r} must be true or false, got {short(value)}")
 
 
 def check_contamination(value: Any) -> None:
