@@ -17,6 +17,7 @@ import sys
 import click
 import numpy as np
 
+from ..completion import complete_path
 from ..errors import NetmlError
 from ..packets import words_to_ip
 from .learn import setup_logging
@@ -34,9 +35,9 @@ def _endpoint(ip: str, port: int) -> str:
 
 
 @click.command("classify", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-m", "--model", "-o", "--output", "model", required=True, metavar="PATH",
+@click.option("-m", "--model", "-o", "--output", "model", required=True, metavar="PATH", shell_complete=complete_path,
               help="Model file written by 'netml learn'.")
-@click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH",
+@click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH", shell_complete=complete_path,
               help="Capture to classify (pcap/pcapng; default: stdin). Repeatable.")
 @click.option("--report-all", is_flag=True, help="Print normal flows too, not only anomalies.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"], case_sensitive=False),

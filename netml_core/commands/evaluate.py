@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..completion import complete_algorithm, complete_feature, complete_reader, complete_splitter
 from ..defaults import DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
 from ..errors import NetmlError, ParameterError
 from .learn import _say, setup_logging
@@ -88,17 +89,17 @@ def _progress(done: int, total: int, r) -> None:
 
 @click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("scenarios_file", metavar="SCENARIOS")
-@click.option("-f", "--feature", "features", multiple=True, metavar="NAME",
+@click.option("-f", "--feature", "features", multiple=True, metavar="NAME", shell_complete=complete_feature,
               help="Feature to evaluate; repeatable or comma list (default: every installed feature).")
-@click.option("--algorithm", "algorithms", multiple=True, metavar="NAME",
+@click.option("--algorithm", "algorithms", multiple=True, metavar="NAME", shell_complete=complete_algorithm,
               help="Detector to evaluate; repeatable or comma list (default: every installed detector).")
-@click.option("--splitter", default=None, metavar="NAME", help=f"Flow splitter (default {DEFAULT_SPLITTER}).")
+@click.option("--splitter", default=None, metavar="NAME", shell_complete=complete_splitter, help=f"Flow splitter (default {DEFAULT_SPLITTER}).")
 @click.option("--splitter-param", default=None, metavar="YAML|JSON|PATH", help="Flow splitter parameters.")
 @click.option("--feature-param", default=None, metavar="YAML|JSON|PATH",
               help="Feature parameters, or one mapping per feature name.")
 @click.option("--param", default=None, metavar="YAML|JSON|PATH",
               help="Detector parameters, or one mapping per algorithm name.")
-@click.option("--reader", default=None, metavar="NAME", help=f"Packet reader (default {DEFAULT_READER}).")
+@click.option("--reader", default=None, metavar="NAME", shell_complete=complete_reader, help=f"Packet reader (default {DEFAULT_READER}).")
 @click.option("--fpr", type=float, default=None,
               help=f"Target false-positive rate of the calibrated threshold (default {DEFAULT_FPR}).")
 @click.option("--random-state", type=click.IntRange(0, 2**32 - 1), default=None,

@@ -15,6 +15,7 @@ import json
 import click
 import numpy as np
 
+from ..completion import complete_reader
 from ..packets import PacketTable
 from ..registry import get_registry
 
@@ -150,7 +151,7 @@ def _text(info: dict) -> str:
 
 
 @click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--reader", "reader_name", default="native", show_default=True, metavar="NAME",
+@click.option("--reader", "reader_name", default="native", show_default=True, metavar="NAME", shell_complete=complete_reader,
               help="Packet reader (see 'netml plugins list').")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (stable keys) instead of text.")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")

@@ -29,6 +29,7 @@ import click
 import numpy as np
 
 from ..defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
+from ..completion import complete_algorithm, complete_feature, complete_path, complete_reader, complete_splitter
 from ..errors import NetmlError, ParameterError, UnknownComponentError
 
 #: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
@@ -76,18 +77,18 @@ def _say(message: str) -> None:
 # -- option set shared by learn, learn extract and learn train ------------------------------------
 def _options(f):
     opts = [
-        click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH",
+        click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH", shell_complete=complete_path,
                      help="Capture (pcap/pcapng; '-' for stdin). Repeatable."),
         click.option("-l", "--label", "labels", multiple=True, metavar="CSV",
                      help="Labels (CICIDS2017-style CSV) for the --pcap at the same position "
                           "(one CSV for all captures is also accepted)."),
-        click.option("--pcap-normal", "pcaps_normal", multiple=True, metavar="PATH",
+        click.option("--pcap-normal", "pcaps_normal", multiple=True, metavar="PATH", shell_complete=complete_path,
                      help="Capture whose flows are all normal. Repeatable."),
-        click.option("--pcap-abnormal", "pcaps_abnormal", multiple=True, metavar="PATH",
+        click.option("--pcap-abnormal", "pcaps_abnormal", multiple=True, metavar="PATH", shell_complete=complete_path,
                      help="Capture whose flows are all anomalous. Repeatable."),
-        click.option("-o", "--output", "-m", "--model", "output", metavar="PATH",
+        click.option("-o", "--output", "-m", "--model", "output", metavar="PATH", shell_complete=complete_path,
                      help="Model file to write (folders are created)."),
-        click.option("-f", "--feature", "feature", metavar="NAME",
+        click.option("-f", "--feature", "feature", metavar="NAME", shell_complete=complete_feature,
                      help=f"Flow representation (default {DEFAULT_FEATURE}; case-insensitive; "
                           "original names like SAMP_NUM or FFT-IAT accepted). A value that is not a "
                           "representation and looks like a path is taken as --feature-file."),
@@ -99,15 +100,15 @@ def _options(f):
         click.option("--fft", is_flag=True, default=None, help="Use the FFT of the per-flow series."),
         click.option("--header", is_flag=True, default=None,
                      help="Prepend TCP-flag counts and TTLs to the features."),
-        click.option("--reader", default=None, metavar="NAME", help=f"Packet reader (default {DEFAULT_READER})."),
-        click.option("--splitter", default=None, metavar="NAME",
+        click.option("--reader", default=None, metavar="NAME", shell_complete=complete_reader, help=f"Packet reader (default {DEFAULT_READER})."),
+        click.option("--splitter", default=None, metavar="NAME", shell_complete=complete_splitter,
                      help=f"Flow splitter (default {DEFAULT_SPLITTER}: flow-meter flows; 'netml': netml 0.x's "
                           "sub-flows)."),
         click.option("--splitter-param", "splitter_param", default=None, metavar="YAML|JSON|PATH",
                      help="Flow splitter parameters, e.g. '{idle_timeout: 30}'; see --help-param."),
         click.option("--feature-param", "feature_param", default=None, metavar="YAML|JSON|PATH",
                      help="Feature parameters, e.g. '{first_n: 4}'; see --help-param."),
-        click.option("--algorithm", default=None, metavar="NAME",
+        click.option("--algorithm", default=None, metavar="NAME", shell_complete=complete_algorithm,
                      help=f"Detector (default {DEFAULT_ALGORITHM}); see --help-algorithm."),
         click.option("--param", default=None, metavar="YAML|JSON|PATH",
                      help="Detector parameters: YAML/JSON text or file; may map algorithm names to parameters."),
