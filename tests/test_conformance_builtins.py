@@ -24,6 +24,10 @@ SKIP = {
 }
 #: float32 models: equal outputs to float32 precision
 RTOL = {("detector", "ae"): 1e-5}
+#: known breaks, reported to the plugin's owner; non-strict, so the fix turns them into passes
+KNOWN = {
+    ("feature", "context"): "empty-input: transform of zero flows raises ValueError (cannot reshape size 0)",
+}
 
 
 def builtin_components() -> list[tuple[str, str]]:
@@ -44,7 +48,9 @@ def test_every_kind_is_covered():
             ("detector", "knn")} <= set(COMPONENTS)
 
 
-@pytest.mark.parametrize("kind,name", COMPONENTS, ids=[f"{k}:{n}" for k, n in COMPONENTS])
+@pytest.mark.parametrize("kind,name", [
+    pytest.param(k, n, id=f"{k}:{n}", marks=[pytest.mark.xfail(reason=KNOWN[(k, n)], strict=False)] if (k, n) in KNOWN else [])
+    for k, n in COMPONENTS])
 def test_builtin_conforms(kind, name):
     kwargs = {"skip": SKIP.get((kind, name), ())}
     if (kind, name) in RTOL:

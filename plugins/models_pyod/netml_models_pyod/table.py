@@ -1,7 +1,8 @@
 """Which PyOD detectors netml offers, and why each of the others is not offered.
 
-A static table, so that registering the detectors (``netml plugins list``) never imports PyOD
-(numba and scikit-learn: over a second). Parameters and their defaults are read from PyOD itself,
+The rows are plain data in the entry module (``__init__.py``: registration imports nothing but
+netml_core, so ``netml plugins list`` never imports PyOD, numba or scikit-learn: over a second);
+here they become ``Spec``s for the detector classes. Parameters and their defaults are read from PyOD itself,
 later, when a detector is created or ``--help-param`` asks (see ``pyod_params``).
 
 A detector is offered when it scores new flows against its training flows alone (a flow's score
@@ -14,6 +15,8 @@ on a plain numeric matrix without torch, and ranks an obvious outlier above norm
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from . import NOT_OFFERED, OFFERED_ROWS
 
 PREFIX = "pyod_"
 
@@ -38,65 +41,11 @@ class Spec:
         return PREFIX + self.module
 
 
-_SPECS = [
-    Spec("abod", "ABOD", "PyOD ABOD: variance of the angles to the k nearest training flows (fast variant)"),
-    Spec("cblof", "CBLOF", "PyOD CBLOF: cluster-based local outlier factor (k-means clusters of training flows)",
-         fixed={"clustering_estimator": None, "check_estimator": False}),
-    Spec("copod", "COPOD", "PyOD COPOD: copula tail probabilities against the training flows (scored one flow at a time)",
-         default_scaler="none", per_row=True),
-    Spec("ecod", "ECOD", "PyOD ECOD: empirical-CDF tail probabilities against the training flows (scored one flow at a time)",
-         default_scaler="none", per_row=True),
-    Spec("gmm", "GMM", "PyOD GMM: minus the log-likelihood under a Gaussian mixture (1 component by default)",
-         fixed={"weights_init": None, "means_init": None, "precisions_init": None, "warm_start": False}),
-    Spec("hbos", "HBOS", "PyOD HBOS: histogram-based outlier score, features taken as independent",
-         default_scaler="none"),
-    Spec("iforest", "IForest", "PyOD IForest: isolation forest (scikit-learn's), mean path length inverted",
-         default_scaler="none", fixed={"behaviour": "old", "verbose": 0}),
-    Spec("inne", "INNE", "PyOD INNE: isolation by nearest-neighbour ensembles of hyperspheres"),
-    Spec("kde", "KDE", "PyOD KDE: minus the log-density of a kernel density estimate", fixed={"metric_params": None}),
-    Spec("knn", "KNN", "PyOD KNN: distance to the k-th nearest training flow (largest, mean or median)",
-         fixed={"metric_params": None}),
-    Spec("kpca", "KPCA", "PyOD KPCA: reconstruction error in a kernel PCA feature space",
-         fixed={"kernel_params": None, "copy_X": True}),
-    Spec("loda", "LODA", "PyOD LODA: lightweight online detector, histograms of sparse random projections"),
-    Spec("lof", "LOF", "PyOD LOF: local outlier factor against the training flows (novelty mode)",
-         fixed={"novelty": True, "metric_params": None}),
-    Spec("mcd", "MCD", "PyOD MCD: Mahalanobis distance under the minimum covariance determinant estimate"),
-    Spec("ocsvm", "OCSVM", "PyOD OCSVM: one-class SVM (scikit-learn's), minus the decision function",
-         fixed={"verbose": False}),
-    Spec("pca", "PCA", "PyOD PCA: weighted distances to the principal hyperplanes", fixed={"copy": True}),
-    Spec("sampling", "Sampling", "PyOD Sampling: distance to the nearest of a random subset of training flows",
-         fixed={"metric_params": None}),
-]
+_SPECS = [Spec(**row) for row in OFFERED_ROWS]
 
 #: netml name -> Spec, in name order
 OFFERED: dict[str, Spec] = {s.name: s for s in sorted(_SPECS, key=lambda s: s.module)}
 
-_TORCH = "needs torch (and tqdm); this plugin keeps torch out: use netml's ae detector (netml-models-ae)"
-_BATCH = ("scores a batch against itself, not against the training flows: a flow's score would depend on "
-          "the other flows of the capture")
-_ENSEMBLE = "an ensemble of other PyOD detectors given as Python objects, which --param cannot express"
-
-#: every other module of pyod.models -> why it is not offered (shown by `netml plugins list --verbose`)
-NOT_OFFERED: dict[str, str] = {
-    "ae1svm": _TORCH, "alad": _TORCH, "anogan": _TORCH, "auto_encoder": _TORCH, "deep_svdd": _TORCH,
-    "dif": _TORCH, "lunar": _TORCH, "mo_gaal": _TORCH, "so_gaal": _TORCH, "so_gaal_new": _TORCH, "vae": _TORCH,
-    "devnet": "semi-supervised (needs labelled anomalies) and needs torch",
-    "xgbod": "supervised: needs labelled anomalies (and xgboost)",
-    "cd": "Cook's distance regresses one column on the others, batch by batch: " + _BATCH,
-    "cof": _BATCH, "sod": _BATCH, "sos": _BATCH, "lmdd": _BATCH, "rod": _BATCH,
-    "rgraph": _BATCH + "; and it ranks an obvious outlier below normal flows",
-    "hdbscan": "scores a new flow by the scores of its nearest training flows, so a flow far from all of "
-               "them scores no higher than they do",
-    "qmcd": "ranks an obvious outlier below normal flows (wrap-around discrepancy on min-max scaled data)",
-    "mad": "univariate: takes exactly one feature",
-    "loci": "cubic in the training flows (minutes for 1,000 flows), and with few of them it scores every flow 0, "
-            "an obvious outlier included",
-    "lscp": _ENSEMBLE, "suod": _ENSEMBLE + " (and the suod package)",
-    "feature_bagging": _ENSEMBLE + " (and the combo package)",
-    "embedding": "embeds text or images with a language model: not a feature-matrix detector",
-    "audio_ae": "audio input (and torch)",
-}
 #: module prefixes of PyOD's graph (torch_geometric) and time-series detectors
 NOT_OFFERED_PREFIXES = {
     "pyg_": "graph detector (torch_geometric): not a feature-matrix detector",
