@@ -27,6 +27,8 @@ MAX_WINDOW_S = 86_400.0
 class ContextFeature(Feature):
     """A base feature plus window statistics of the flow's source host, destination host and pair."""
 
+    per_flow = False  # a flow's row depends on the other flows of its hosts: it cannot stream per flow
+
     param_docs = {
         "base": "the feature whose values come first (any installed feature name)",
         "base_params": "parameters of the base feature (a mapping)",
@@ -81,7 +83,7 @@ class ContextFeature(Feature):
         base = self._fitted_base()
         X = np.asarray(base.transform(flows), dtype=np.float64)
         C = flow_context(flows, self._windows(), int(self.max_gaps), log=self.log)
-        out = np.hstack([X.reshape(len(flows), -1), C])
+        out = np.hstack([X.reshape(len(flows), int(self.n_features_) - C.shape[1]), C])
         if out.shape[1] != int(self.n_features_):
             raise ModelFileError(f"context was fitted with {self.n_features_} values but gives {out.shape[1]}")
         return np.ascontiguousarray(out)
