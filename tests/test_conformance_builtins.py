@@ -24,10 +24,8 @@ SKIP = {
 }
 #: float32 models: equal outputs to float32 precision
 RTOL = {("detector", "ae"): 1e-5}
-#: known breaks, reported to the plugin's owner; non-strict, so the fix turns them into passes
-KNOWN = {
-    ("feature", "context"): "empty-input: transform of zero flows raises ValueError (cannot reshape size 0)",
-}
+#: known breaks, reported to the plugin's owner (non-strict xfail: the fix turns them into passes)
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def builtin_components() -> list[tuple[str, str]]:
