@@ -23,8 +23,8 @@ class GaussianMixtureDetector(Detector):
     components by default: normal traffic has several kinds (DNS, web, sessions, chatter), and a full
     covariance catches the tight relations inside each (a SYN's size, a poll's period) whose breach
     marks a scan or an intrusion. A component gets at least ``d + 1`` training flows for ``d``
-    features (``full``; 2 for the other covariance types), so fewer components are fitted on small
-    training sets; ``n_components_`` says how many. netml 0.x used 1 component (its facade passes it).
+    features (``full``; 2 for the other covariance types) and never more components than distinct
+    flows, so fewer are fitted on small or repetitive training sets; ``n_components_`` says how many. netml 0.x used 1 component (its facade passes it).
     """
 
     param_docs = {
@@ -66,6 +66,8 @@ class GaussianMixtureDetector(Detector):
 
         per_component = X.shape[1] + 1 if self.covariance_type == "full" else 2
         k = int(min(self.n_components, max(1, len(X) // per_component)))
+        if k > 1:  # never more components than distinct flows (k-means would warn and EM degenerate)
+            k = min(k, len(np.unique(X, axis=0)))
         gm = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
                              reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
                              n_init=self.n_init, init_params=self.init_params,
