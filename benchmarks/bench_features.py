@@ -131,13 +131,16 @@ def main() -> None:
     print()
     report("end to end: read -> split -> IAT", n, t, f"X {X.shape}")
 
-    def end_to_end_default():
+    def end_to_end_default(feature=DEFAULT_FEATURE):
         p = reader.read(str(pcap))
         fl = get_registry().create("flow_splitter", DEFAULT_SPLITTER, {}).fit(p).split(p)
-        return get_registry().create("feature", DEFAULT_FEATURE, {}).fit(fl).transform(fl), len(p)
+        return get_registry().create("feature", feature, {}).fit(fl).transform(fl), len(p)
 
     t, (X, n) = best_of(args.repeat, end_to_end_default)
     report(f"end to end: read -> {DEFAULT_SPLITTER} -> {DEFAULT_FEATURE}", n, t, f"X {X.shape}")
+    if get_registry().resolve_name("feature", "context") is not None:  # host context, when installed
+        t, (X, n) = best_of(args.repeat, lambda: end_to_end_default("context"))
+        report(f"end to end: read -> {DEFAULT_SPLITTER} -> {DEFAULT_FEATURE} + context", n, t, f"X {X.shape}")
 
     bench_table("synthetic (many short flows, unsorted)", synthetic(args.packets), args.repeat)
 
