@@ -94,11 +94,14 @@ def flow_context(flows: FlowTable, windows: list[float], max_gaps: int, log: boo
         ]
     n_gaps, gap_mean, gap_cv = pair_g.recent_gaps(max_gaps)
     cols += [n_gaps, gap_mean, gap_cv]
-    X = np.column_stack(cols)
-    if log:
-        shares = _share_columns(windows)
-        X[:, ~shares] = np.log1p(X[:, ~shares])
-    return np.ascontiguousarray(X, dtype=np.float64)
+    shares = _share_columns(windows)
+    T = np.empty((len(cols), n))  # one contiguous row per value, filled (and logged) in place
+    for i, col in enumerate(cols):
+        if log and not shares[i]:
+            np.log1p(col, out=T[i])
+        else:
+            T[i] = col
+    return np.ascontiguousarray(T.T)
 
 
 def _share_columns(windows) -> np.ndarray:
