@@ -69,6 +69,35 @@ class Classified:
     X: np.ndarray | None = None  # the feature rows that were scored (unscaled)
 
 
+class ClassifyStream:
+    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows."""
+
+    def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None):
+        self.pipe, self.state, self.source, self.max_packets = pipe, state, source, max_packets
+        self.stats = stats if stats is not None else {}
+        self.finished = False
+
+    def __iter__(self) -> Iterator[Classified]:
+        for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
+            if self.finished:
+                return
+            result = self.pipe._score_flows(self.state.push(batch))
+            self._count()
+            yield result
+        if not self.finished:
+            yield self.finish()
+
+    def finish(self) -> Classified:
+        """Score the flows still open (end of input, or the reader was interrupted)."""
+        self.finished = True
+        result = self.pipe._score_flows(self.state.flush())
+        self._count()
+        return result
+
+    def _count(self) -> None:
+        self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0))
+
+
 def _registry():
     from .registry import get_registry
 
@@ -328,11 +357,12 @@ class Pipeline:
         return hasattr(self.flow_splitter, "stream") and bool(getattr(self.feature, "per_flow", False))
 
     def classify_stream(self, source, max_packets: int = STREAM_BATCH_PACKETS,
-                        stats: dict | None = None, max_open_flows: int | None = None) -> Iterator[Classified]:
-        """Score a capture batch by batch: each ``Classified`` holds the flows that ended by then
-        (the last one those still open at the end of input). Memory holds one batch plus the
-        packets of open flows; on a time-ordered capture the flows and scores are those of
-        ``classify``, in the order the flows ended."""
+                        stats: dict | None = None, max_open_flows: int | None = None) -> "ClassifyStream":
+        """Score a capture batch by batch: iterating gives one ``Classified`` per batch with the
+        flows that ended by then (the last one those still open at the end of input). Memory holds
+        one batch plus the packets of open flows; on a time-ordered capture the flows and scores are
+        those of ``classify``, in the order the flows ended. ``finish()`` ends it early (Ctrl-C):
+        the open flows are scored as they are."""
         self._check_front_fitted()
         if max_open_flows is None:
             state = self.flow_splitter.stream()
@@ -342,13 +372,7 @@ class Pipeline:
             except TypeError:
                 raise ParameterError(f"splitter {self.names['flow_splitter']!r} cannot cap its open flows "
                                      "(--max-open-flows)") from None
-        for batch in self.reader.iter_batches(source, max_packets):
-            yield self._score_flows(state.push(batch))
-            if stats is not None:
-                stats.update(packets=state.packets_in, evicted=getattr(state, "evicted", 0))
-        yield self._score_flows(state.flush())
-        if stats is not None:
-            stats.update(packets=state.packets_in, evicted=getattr(state, "evicted", 0))
+        return ClassifyStream(self, state, source, max_packets, stats)
 
     def _score_flows(self, flows: FlowTable) -> Classified:
         if len(flows) == 0:

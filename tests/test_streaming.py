@@ -99,3 +99,18 @@ def test_cli_max_open_flows_is_counted_on_stderr(model):
     assert summary.startswith("netml classify: ") and " ended early by --max-open-flows " in summary
     code, _, err = cli("classify", "-m", model, "-p", capture, "--max-open-flows", "5", "--group", "host")
     assert code == 2 and "--max-open-flows applies when flows are streamed" in err
+
+
+def test_an_interrupted_stream_scores_its_open_flows(model):
+    pipe, _ = Pipeline.load(model)
+    capture = str(need(EVAL / "DNS-Tunnel-Datasets__dnscat2-cname_00001_20230903170247.pcap"))
+    stats: dict = {}
+    stream = pipe.classify_stream(capture, max_packets=500, stats=stats)
+    it = iter(stream)
+    seen = [next(it) for _ in range(3)]  # 1,500 packets read, then Ctrl-C
+    rest = stream.finish()
+    assert list(it) == [] and stats["packets"] == 1500
+    n_seen = sum(len(r.flows) for r in seen)
+    assert len(rest.flows) >= 1 and np.isfinite(rest.scores).all()
+    # every packet read so far is in exactly one scored flow
+    assert sum(int(r.flows.n_pkts.sum()) for r in [*seen, rest]) == 1500 and n_seen + len(rest.flows) >= 2

@@ -77,18 +77,22 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
         raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group) "
                                "of a model whose splitter and feature stream")
     evicted = 0
+    interrupted = False
     for source in sources:
         name = "<stdin>" if source == "-" else source
         n_flows = n_anomalies = 0
         if stream:
             # flows are scored and printed as they end (memory: one batch plus the open flows)
             stats: dict = {}
-            for result in pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows):
-                if len(result.flows):
-                    writer.write(name, result)
-                    writer.flush()
-                n_flows += len(result.flows)
-                n_anomalies += int(result.anomalous.sum())
+            stream_ = pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows)
+            with _term_as_interrupt():
+                try:
+                    for result in stream_:
+                        n_flows, n_anomalies = _emit(writer, name, result, n_flows, n_anomalies)
+                except KeyboardInterrupt:
+                    # Ctrl-C / SIGTERM on a live capture: the open flows get their verdicts, exit 0
+                    n_flows, n_anomalies = _emit(writer, name, stream_.finish(), n_flows, n_anomalies)
+                    interrupted = True
             n_packets = stats.get("packets", 0)
             evicted += stats.get("evicted", 0)
         else:
@@ -108,12 +112,48 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
             continue
         total_flows += n_flows
         total_anomalies += n_anomalies
+        if interrupted:
+            break
     if len(without_flows) == len(sources) > 1:
         raise NetmlError(f"no flows in any of the {len(sources)} captures")
     writer.close()
     early = f", {evicted} ended early by --max-open-flows" if evicted else ""
+    early += ", interrupted: open flows scored as they were" if interrupted else ""
     click.echo(f"netml classify: {total_flows} flows, {total_anomalies} anomalies{early} "
                f"(threshold {pipe.threshold:.6g}, {pipe.describe()})", err=True)
+
+
+def _emit(writer, name: str, result, n_flows: int, n_anomalies: int) -> tuple[int, int]:
+    """Print one streamed batch of verdicts now, and count them."""
+    if len(result.flows):
+        writer.write(name, result)
+        writer.flush()
+    return n_flows + len(result.flows), n_anomalies + int(result.anomalous.sum())
+
+
+class _term_as_interrupt:
+    """While streaming, SIGTERM stops like Ctrl-C: the open flows are scored and printed, exit 0."""
+
+    def __enter__(self):
+        import signal
+
+        self.previous = None
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread (an embedding application): leave signals alone
+            pass
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
 
 
 def _no_flows_reason(pipe, name: str, n: int) -> str:
