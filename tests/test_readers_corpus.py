@@ -21,25 +21,15 @@ from netml_core.registry import get_registry
 
 COUNT_KEYS = ("ipv4_tcp", "ipv4_udp", "ipv6_tcp", "ipv6_udp")
 
-#: file -> (native counts, reason they differ from tshark's)
-NATIVE_DIFFERS = {
-    "nfstream__dhcp_little_endian.pcapng": (
-        (0, 0, 0, 0),
-        "EPBs hold seconds in the high timestamp word: at microsecond resolution that is the year "
-        "151,000, beyond int64 nanoseconds; the 4 packets are dropped as bad_timestamp and reported "
-        "(tshark shows them with those dates)"),
-    "PcapPlusPlus__pcapng-example.pcapng": (
-        (59, 0, 0, 0),
-        "100 EPBs of its microsecond interface carry timestamps past the year 2262 (tshark's duration "
-        "is 1.8e13 s): dropped as bad_timestamp and reported"),
-}
+#: file -> (native counts, reason they differ from tshark's). None since issue 12: the packets of
+#: nfstream__dhcp_little_endian.pcapng (seconds and nanoseconds in the two timestamp words) and the
+#: 100 of PcapPlusPlus__pcapng-example.pcapng timed past 2262 are kept, their time repaired and reported
+NATIVE_DIFFERS: dict[str, tuple] = {}
 
 #: files that are no capture for netml: file -> message part
 NOT_READABLE = {}
 if importlib.util.find_spec("zstandard") is None:
     NOT_READABLE["PcapPlusPlus__pcapng-example.pcapng.zst"] = "zstd-compressed capture"
-else:  # with zstandard installed the compressed twin reads like the plain file
-    NATIVE_DIFFERS["PcapPlusPlus__pcapng-example.pcapng.zst"] = NATIVE_DIFFERS["PcapPlusPlus__pcapng-example.pcapng"]
 
 SPB = "dpkt has no Simple Packet Block class: its SPB packets are counted as spb_unsupported and reported"
 #: reader -> file -> (counts, reason the library's framing differs from native)

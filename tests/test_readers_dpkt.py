@@ -76,7 +76,7 @@ def test_absurd_caplen_stops_reading_with_the_record_before_kept(shared_dir):
 
 PCAPNG_FILES = [
     "PcapPlusPlus__many_interfaces-1.pcapng",  # 11 interfaces, IDBs between packets
-    "PcapPlusPlus__pcapng-example.pcapng",  # 100 timestamps past 2262: bad_timestamp
+    "PcapPlusPlus__pcapng-example.pcapng",  # 100 timestamps past 2262: kept, the time before them
     "nDPI__nano.pcapng",  # if_tsresol 9
     "chrissanders-packets__synscan.pcapng",  # 2011 EPBs
     "nDPI__http_asymmetric.pcapng",  # 2 interfaces

@@ -17,17 +17,8 @@ import numpy as np
 
 from ..completion import complete_reader
 from ..packets import PacketTable
+from ..readers.linktypes import linktype_name
 from ..registry import get_registry
-
-#: names of the link types netml knows (LINKTYPE_* of tcpdump.org)
-LINKTYPE_NAMES = {
-    0: "NULL", 1: "EN10MB", 9: "PPP", 12: "RAW", 14: "RAW", 50: "PPP_HDLC", 101: "RAW",
-    104: "C_HDLC", 105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL", 127: "IEEE802_11_RADIOTAP",
-    129: "ARCNET_LINUX", 178: "JUNIPER_ETHER", 192: "PPI", 195: "IEEE802_15_4_WITHFCS",
-    227: "CAN_SOCKETCAN", 228: "IPV4", 229: "IPV6", 239: "NFLOG", 253: "NETLINK", 258: "PKTAP",
-    276: "LINUX_SLL2",
-}
-
 
 def _flow_keys(t: PacketTable) -> np.ndarray:
     """One row per distinct directional 5-tuple: proto, src (2 words), dst (2 words), ports."""
@@ -123,7 +114,7 @@ def _exact(ns: int) -> str:
 
 
 def _text(info: dict) -> str:
-    lt = ", ".join(f"{k} ({LINKTYPE_NAMES.get(int(k), 'unknown')}): {v}" for k, v in info["link_types"].items())
+    lt = ", ".join(f"{k} ({linktype_name(int(k))}): {v}" for k, v in info["link_types"].items())
     skipped = ", ".join(f"{k} {v}" for k, v in info["skipped"].items()) or "none"
     rows = [
         ("Capture", info["source"]),

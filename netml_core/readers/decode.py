@@ -19,6 +19,8 @@ headers end before the ports is counted as ``truncated``, never guessed. Records
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..packets import PacketTable
@@ -43,6 +45,11 @@ AF_INET = 2
 AF_INET6 = np.array([10, 24, 28, 30])  # Linux, NetBSD/OpenBSD/BSDi, FreeBSD/DragonFly, Darwin
 #: IPv6 extension headers walked to reach TCP/UDP (fragment = 44 and AH = 51 handled apart)
 IPV6_EXT = np.array([0, 43, 60, 135, 139, 140, 253, 254])
+#: every header of the chain the walk passes (fragment 44 and AH 51 included)
+IPV6_EXT_ALL = np.append(IPV6_EXT, [44, 51])
+_EXT_SET = frozenset(IPV6_EXT_ALL.tolist())
+#: chain headers walked vectorised for the whole batch; the rare longer chains are walked row by row
+VECTOR_EXT_ROUNDS = 12
 
 LINK_ETHERNET = (1,)
 LINK_RAW = (101, 12, 14)
@@ -53,6 +60,8 @@ LINK_SLL, LINK_SLL2 = 113, 276
 LINK_IPV4, LINK_IPV6 = 228, 229
 LINK_IEEE802_11, LINK_RADIOTAP, LINK_PPI, LINK_PKTAP, LINK_NFLOG, LINK_JUNIPER_ETHER = 105, 127, 192, 258, 239, 178
 LINK_ARCNET_LINUX = 129
+#: IP over InfiniBand as libpcap/tcpdump frame it: 40 bytes of addresses, the ethertype, 2 reserved
+LINK_IPOIB = 242
 
 
 def gather(buf: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
@@ -143,6 +152,8 @@ class _Decoder:
             self._fixed(idx, 20, 0)
         elif value == LINK_C_HDLC:
             self._fixed(idx, 4, 2)
+        elif value == LINK_IPOIB:
+            self._fixed(idx, 44, 40)
         elif value in LINK_RAW:
             self._by_version(idx)
         elif value == LINK_IPV4 or value == LINK_IPV6:
@@ -382,12 +393,12 @@ class _Decoder:
         self.dst[idx] = np.ascontiguousarray(g[:, 24:40]).view(">u8").astype(np.uint64)
         self.proto[idx] = g[:, 6]
         self.off[idx] += 40
-        for _ in range(12):  # extension header chain
+        for _ in range(VECTOR_EXT_ROUNDS):  # extension header chain, one header per round
             idx = self.active(self.ipv == 6)
             nh = self.proto[idx].astype(np.int64)
             ext = np.isin(nh, IPV6_EXT) | (nh == 44) | (nh == 51)
             if not ext.any():
-                break
+                return
             idx, nh = idx[ext], nh[ext]
             before = idx
             idx, g = self.take(idx, self.off[idx], 8)
@@ -399,6 +410,32 @@ class _Decoder:
             hlen = np.where(frag, 8, np.where(nh == 51, (hdr_len + 2) * 4, (hdr_len + 1) * 8))
             self.proto[idx] = g[:, 0]
             self.off[idx] += hlen
+        idx = self.active(self.ipv == 6)
+        for i in idx[np.isin(self.proto[idx], IPV6_EXT_ALL)].tolist():  # longer chains: row by row
+            self._ipv6_chain(i)
+
+    def _ipv6_chain(self, i: int) -> None:
+        """Walk the rest of one packet's extension header chain to its payload, within its caplen
+        (a chain of 100 headers is legal); linear in the captured bytes."""
+        start = int(self.base[i] + self.off[i])
+        data = self.buf[start:int(self.base[i] + self.cap[i])].tobytes()
+        nh, pos = int(self.proto[i]), 0
+        while nh in _EXT_SET:
+            if pos + 8 > len(data):
+                self.why[i] = TRUNC
+                return
+            if nh == 44:
+                if ((data[pos + 2] << 8) | data[pos + 3]) >> 3:  # a later fragment: ports unknown
+                    self.why[i] = FRAG
+                    return
+                hlen = 8
+            elif nh == 51:
+                hlen = (data[pos + 1] + 2) * 4
+            else:
+                hlen = (data[pos + 1] + 1) * 8
+            nh, pos = data[pos], pos + hlen
+        self.proto[i] = nh
+        self.off[i] += pos
 
     def transport(self) -> None:
         idx = self.active()
@@ -457,6 +494,19 @@ def _fast_path(head: np.ndarray, shift: int, caplen: np.ndarray, linktype: np.nd
     return fast, cols
 
 
+@functools.lru_cache(maxsize=256)
+def _empty_record_reason(linktype: int) -> int:
+    """Why a record of 0 captured bytes and link type ``linktype`` is skipped (decoded once)."""
+    d = _Decoder(np.zeros(HEAD_BYTES, np.uint8), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                 np.full(1, linktype, np.int64)).run()
+    return int(d.why[0])
+
+
+def known_linktype(linktype: int) -> bool:
+    """Whether the decoder reads this link type's header (else its records are ``unknown_linktype``)."""
+    return _empty_record_reason(int(linktype)) != UNKNOWN_LINK
+
+
 def decode(batch: RecordBatch) -> PacketTable:
     """Decode every record of ``batch``; returns the TCP/UDP packets and counts the rest."""
     n = len(batch)
@@ -477,6 +527,10 @@ def decode(batch: RecordBatch) -> PacketTable:
     for code, name in REASONS.items():
         add_count(skipped, name, int(counts[code]))
     lt_values, lt_counts = np.unique(batch.linktype, return_counts=True)
+    link_types = {int(k): int(v) for k, v in zip(lt_values.tolist(), lt_counts.tolist())}
+    for lt, count in batch.empty_records.items():  # records of no byte, counted as decoding each would
+        link_types[lt] = link_types.get(lt, 0) + count
+        add_count(skipped, REASONS[_empty_record_reason(lt)], count)
     return PacketTable(
         ts_ns=batch.ts_ns[keep],
         wire_len=np.minimum(batch.wire_len[keep], 0xFFFFFFFF),
@@ -488,8 +542,8 @@ def decode(batch: RecordBatch) -> PacketTable:
         dport=cols["dport"][keep],
         tcp_flags=cols["flags"][keep],
         ttl=cols["ttl"][keep],
-        link_types={int(k): int(v) for k, v in zip(lt_values.tolist(), lt_counts.tolist())},
-        records=n,
+        link_types=link_types,
+        records=n + sum(batch.empty_records.values()),
         skipped=skipped,
         damage=list(dict.fromkeys(batch.damage)),
     )

@@ -11,7 +11,8 @@ import logging
 from typing import Iterable, Iterator
 
 from ..packets import COLUMNS, PacketTable
-from .decode import decode
+from .decode import decode, known_linktype
+from .linktypes import linktype_name
 from .records import RecordBatch
 
 log = logging.getLogger("netml.readers")
@@ -33,6 +34,7 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
     n_pending = 0
     damage_seen: list[str] = []
     skipped_total: dict[str, int] = {}
+    link_types: dict[int, int] = {}
     yielded = False
 
     def stamp(t: PacketTable) -> PacketTable:
@@ -47,6 +49,8 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
                 damage_seen.append(d)
         for k, v in table.skipped.items():
             skipped_total[k] = skipped_total.get(k, 0) + v
+        for k, v in table.link_types.items():
+            link_types[k] = link_types.get(k, 0) + v
         pending.append(table)
         n_pending += len(table)
         while n_pending >= max_packets:
@@ -72,6 +76,23 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
                             if k in FRAMING_DROPS)
         log.warning("%s: damaged capture: %s%s", source, "; ".join(damage_seen),
                     f" (dropped: {dropped})" if dropped else "")
+    warn_unknown_linktypes(source, link_types, skipped_total.get("unknown_linktype", 0))
+
+
+def warn_unknown_linktypes(source: str, link_types: dict[int, int], skipped: int) -> None:
+    """One warning line naming (number and name) the link types whose packets were all skipped."""
+    if not skipped:
+        return
+    unknown = sorted(lt for lt in link_types if not known_linktype(lt))
+    if unknown:
+        names = ", ".join(f"{lt} ({linktype_name(lt)})" for lt in unknown)
+        count = sum(link_types[lt] for lt in unknown)
+        log.warning("%s: link type %s not supported by netml: %d record%s skipped (unknown_linktype)",
+                    source, names, count, "" if count == 1 else "s")
+    inner = skipped - sum(link_types[lt] for lt in unknown)
+    if inner > 0:
+        log.warning("%s: %d record%s inside PPI/PKTAP headers carry a link type netml does not decode: "
+                    "skipped (unknown_linktype)", source, inner, "" if inner == 1 else "s")
 
 
 def read_whole(batches: Iterable[PacketTable]) -> PacketTable:

@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from .decode import gather
-from .records import HEAD_BYTES, RecordBatch, add_count
+from .records import HEAD_BYTES, RecordBatch, add_count, empty_run
 from .source import PCAP_MAGICS, read_exactly
 
 CHUNK_BYTES = 8 << 20
@@ -77,16 +77,35 @@ class PcapFramer:
             offs: list[int] = []
             append = offs.append
             off = 0
+            runs: list[tuple[int, int, int]] = []  # (offset, records, bad sub-second fields)
             # hot loop: only find record starts; sanity checks and fields come vectorised below.
             # It ends when unpack_from runs off the buffer (cheaper than a bounds test per record);
-            # the offset appended last then has no complete header and is dropped.
-            try:
-                while True:
-                    append(off)
-                    off += 16 + unpack_caplen(buf, off)[0]
-            except struct.error:
+            # the offset appended last then has no complete header and is dropped. A record of
+            # caplen 0 starts a run of them, counted in bulk (a gzip bomb of zeros is millions)
+            while True:
+                try:
+                    while True:
+                        append(off)
+                        c = unpack_caplen(buf, off)[0]
+                        if not c:
+                            break
+                        off += 16 + c
+                except struct.error:
+                    offs.pop()
+                    break
                 offs.pop()
-            batch, off, absurd = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale, cap_limit)
+                run, bad = empty_run(buf, off, e, frac_limit)
+                if not run:  # 12 to 15 bytes left: the caplen is there, not the whole header
+                    break
+                runs.append((off, run, bad))
+                off += 16 * run
+            batch, off, absurd = self._batch(buf, offs, hdr_dtype, frac_limit, frac_scale, cap_limit,
+                                             end=off)
+            runs = [r for r in runs if r[0] < off]  # not those after an absurd or unfinished record
+            if runs:
+                batch.empty_records[self.linktype] = sum(r[1] for r in runs)
+                if any(r[2] for r in runs) and self._frac_note(frac_limit) not in batch.damage:
+                    batch.damage.append(self._frac_note(frac_limit))
             if absurd >= 0:
                 add_count(batch.skipped, "absurd_caplen")
                 batch.damage.append(
@@ -108,12 +127,20 @@ class PcapFramer:
                 return
             yield batch
 
-    def _batch(self, buf: bytes, offs: list[int], hdr_dtype, frac_limit: int, frac_scale: int, cap_limit: int):
-        """Records at ``offs`` -> (batch of the complete sane ones, end of the last, absurd caplen or -1)."""
+    def _frac_note(self, frac_limit: int) -> str:
+        unit = "nanosecond" if self.nano else "microsecond"
+        return f"record(s) with a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
+
+    def _batch(self, buf: bytes, offs: list[int], hdr_dtype, frac_limit: int, frac_scale: int, cap_limit: int,
+               end: int = 0):
+        """Records at ``offs`` -> (batch of the complete sane ones, end of the last, absurd caplen or -1).
+
+        ``end``: where the walk stopped (after a run of empty records that no offset stands for).
+        """
         arr = np.frombuffer(buf, np.uint8)
         absurd = -1
         if not offs:
-            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5))), 0, absurd
+            return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5))), end, absurd
         o = np.fromiter(offs, np.int64, len(offs))
         head = gather(arr, o, 16 + HEAD_BYTES)  # record header and the packet's first bytes at once
         hdr = head.view(hdr_dtype).reshape(-1)  # header fields as strided views, no copy
@@ -123,12 +150,10 @@ class PcapFramer:
             first = int(np.argmax(bad))
             absurd = int(caplen[first])
             o, hdr, caplen, head = o[:first], hdr[:first], caplen[:first], head[:first]
-        end = o + 16 + caplen
-        if len(o) and end[-1] > len(buf):  # the last record continues in the next chunk
-            o, hdr, caplen, end, head = o[:-1], hdr[:-1], caplen[:-1], end[:-1], head[:-1]
-        stop = int(end[-1]) if len(o) else int(offs[0])
-        if absurd >= 0 and len(o) < len(offs) and stop < offs[len(o)]:
-            stop = int(offs[len(o)])
+        if len(o) and o[-1] + 16 + caplen[-1] > len(buf):  # the last record continues in the next chunk
+            o, hdr, caplen, head = o[:-1], hdr[:-1], caplen[:-1], head[:-1]
+        # the first record not taken (absurd, or unfinished in this chunk), else where the walk ended
+        stop = int(offs[len(o)]) if len(o) < len(offs) else end
         sec = hdr["sec"].astype(np.int64)
         frac = hdr["frac"].astype(np.int64)
         batch = RecordBatch(
@@ -141,10 +166,6 @@ class PcapFramer:
             head=head,
             head_shift=16,
         )
-        bad = int(np.count_nonzero(frac >= frac_limit))
-        if bad:
-            unit = "nanosecond" if self.nano else "microsecond"
-            batch.damage.append(
-                f"record(s) with a {unit} field >= {frac_limit} (out of range): kept, carried into the seconds"
-            )
+        if int(np.count_nonzero(frac >= frac_limit)):
+            batch.damage.append(self._frac_note(frac_limit))
         return batch, stop, absurd

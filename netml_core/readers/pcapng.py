@@ -43,38 +43,118 @@ class Interface:
     tsoffset: int = 0  # seconds
 
 
-#: the latest time int64 nanoseconds can hold (2262-04-11), in seconds
+#: the latest time int64 nanoseconds can hold (2262-04-11), in seconds; the earliest is its negative
 MAX_SECONDS = (2**63 - 1) // NS - 1
+LIMIT_NS = MAX_SECONDS * NS
+
+#: ``ticks_to_ns`` status of each timestamp
+TS_OK, TS_SEC_NS, TS_MISSING = 0, 1, 2
+#: the damage notes of the two repairs (every reader says the same)
+SEC_NS_NOTE = ("packet(s) whose two timestamp words hold seconds and nanoseconds (a writer's bug: read as the "
+               "interface's ticks they fall after the year 2262): read as seconds + nanoseconds")
+MISSING_NOTE = ("packet(s) with a timestamp outside 1677-2262 (not representable in int64 nanoseconds): kept, "
+                "with the time of the packet before them")
+
+
+def resolution(tsresol: int) -> int:
+    """Ticks per second of an ``if_tsresol`` byte: bit 7 set = 2^-n, else 10^-n seconds."""
+    v = tsresol & 0x7F
+    return 2**v if tsresol & 0x80 else 10**v
+
+
+def tick_ns(ticks: int, per_second: int, tsoffset: int) -> tuple[int, int]:
+    """One timestamp, exactly (Python integers): ``(nanoseconds, status)``.
+
+    The ticks are rounded to the nearest nanosecond, ``if_tsoffset`` (seconds) is added. A result
+    outside +-``LIMIT_NS`` is not representable: if its low word is below 10^9 the writer put
+    seconds and nanoseconds in the two words (seen in real files) and it is read so
+    (``TS_SEC_NS``); otherwise it is ``TS_MISSING`` (0 here; the framer fills it in).
+    """
+    if NS % per_second == 0:
+        ns = ticks * (NS // per_second)
+    else:
+        ns = (ticks * NS + per_second // 2) // per_second
+    ns += tsoffset * NS
+    if -LIMIT_NS <= ns <= LIMIT_NS:
+        return ns, TS_OK
+    hi, lo = ticks >> 32, ticks & 0xFFFFFFFF
+    if lo < NS:
+        ns = hi * NS + lo + tsoffset * NS
+        if -LIMIT_NS <= ns <= LIMIT_NS:
+            return ns, TS_SEC_NS
+    return 0, TS_MISSING
 
 
 def ticks_to_ns(ticks: np.ndarray, iface: Interface) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamp units of one interface -> (integer nanoseconds, mask of representable ones).
+    """Timestamp units of one interface -> (integer nanoseconds, status per timestamp).
 
-    Exact for 10^-n resolutions with n <= 9, rounded to the nearest nanosecond otherwise. A time
-    after 2262 (int64 nanoseconds overflow; seen in files that put seconds in the high word) is
-    not representable: its mask entry is False and its value 0.
+    Vectorised for the timestamps that are clearly representable, exactly ``tick_ns`` for the rest
+    (near or past the limits, or with an ``if_tsoffset`` that int64 arithmetic would overflow):
+    every reader gets the same nanoseconds whatever the values.
     """
     t = np.asarray(ticks, np.uint64)
     v = iface.tsresol & 0x7F
-    per_second = float(2**v if iface.tsresol & 0x80 else 10**v)
-    seconds = t.astype(np.float64) / per_second + iface.tsoffset
-    ok = (seconds < MAX_SECONDS) & (seconds > -MAX_SECONDS)
-    t = np.where(ok, t, np.uint64(0))
-    if iface.tsresol & 0x80:  # 2^-v seconds: round to the nearest nanosecond
-        if v == 0:
-            ns = t.astype(np.int64) * NS
-        elif v <= 33:
-            q = (t >> np.uint64(v)).astype(np.int64)
-            r = (t & np.uint64((1 << v) - 1)).astype(np.int64)
-            ns = q * NS + ((r * NS + (1 << (v - 1))) >> v)
+    per_second = resolution(iface.tsresol)
+    offset = int(iface.tsoffset)
+    raw_seconds = t.astype(np.float64) / float(per_second)
+    margin = MAX_SECONDS - 4  # float64 seconds are off by far less than this
+    fast = (raw_seconds < margin) & (np.abs(raw_seconds + float(offset)) < margin) if abs(offset) < margin \
+        else np.zeros(len(t), bool)
+    ns = np.zeros(len(t), np.int64)
+    status = np.zeros(len(t), np.uint8)
+    if fast.any():
+        f = t[fast]
+        if iface.tsresol & 0x80:  # 2^-v seconds: round to the nearest nanosecond
+            if v == 0:
+                out = f.astype(np.int64) * NS
+            elif v <= 33:
+                q = (f >> np.uint64(v)).astype(np.int64)
+                r = (f & np.uint64((1 << v) - 1)).astype(np.int64)
+                out = q * NS + ((r * NS + (1 << (v - 1))) >> v)
+            else:
+                out = np.array([tick_ns(int(x), per_second, 0)[0] for x in f.tolist()], np.int64)
+        elif v <= 9:
+            out = f.astype(np.int64) * (10 ** (9 - v))
         else:
-            ns = np.array([(int(x) * NS + (1 << (v - 1))) >> v for x in t.tolist()], np.int64)
-    elif v <= 9:
-        ns = t.astype(np.int64) * (10 ** (9 - v))
-    else:
-        d = 10 ** (v - 9)
-        ns = ((t + np.uint64(d // 2)) // np.uint64(d)).astype(np.int64) if d < 2**63 else np.zeros(len(t), np.int64)
-    return np.where(ok, ns + iface.tsoffset * NS, 0), ok
+            d = 10 ** (v - 9)  # round half up, as tick_ns: (f + d // 2) // d, without overflowing f + d // 2
+            if d < 2**63:
+                q, r = np.divmod(f, np.uint64(d))
+                out = (q + (r >= np.uint64(d - d // 2))).astype(np.int64)
+            else:
+                out = np.array([tick_ns(int(x), per_second, 0)[0] for x in f.tolist()], np.int64)
+        ns[fast] = out + offset * NS
+    slow = np.flatnonzero(~fast)
+    for i, x in zip(slow.tolist(), t[slow].tolist()):
+        ns[i], status[i] = tick_ns(x, per_second, offset)
+    return ns, status
+
+
+def timestamp_notes(status: np.ndarray, damage: list[str]) -> None:
+    """The damage notes for the repaired timestamps among ``status`` (see ``tick_ns``)."""
+    if status.any():
+        if (status == TS_SEC_NS).any():
+            damage.append(SEC_NS_NOTE)
+        if (status == TS_MISSING).any():
+            damage.append(MISSING_NOTE)
+
+
+def fill_missing(ts: np.ndarray, missing: np.ndarray, last_ts: int | None) -> np.ndarray:
+    """Timestamps of ``missing`` rows: the previous row's (``last_ts`` for leading rows, from the
+    batch before), else the first later one, else 0. Used for Simple Packet Blocks (no timestamp)
+    and for timestamps int64 nanoseconds cannot hold."""
+    ts = ts.copy()
+    idx = np.where(~missing, np.arange(len(ts)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    has_prev = idx >= 0
+    ts[missing & has_prev] = ts[idx[missing & has_prev]]
+    lead = missing & ~has_prev
+    if lead.any():
+        if last_ts is not None:
+            ts[lead] = last_ts
+        else:
+            later = np.flatnonzero(~missing)
+            ts[lead] = ts[later[0]] if len(later) else 0
+    return ts
 
 
 def _options(buf: bytes, start: int, end: int, e: str) -> dict[int, bytes] | None:
@@ -286,40 +366,23 @@ class PcapngFramer:
                 spb_head = np.zeros((len(sp), 28 + HEAD_BYTES), np.uint8)  # same layout as packet blocks
                 spb_head[:, 28:] = gather(arr, sp[:, 1], HEAD_BYTES)
                 parts.append((sp[:, 0], sp[:, 1], sp[:, 2], sp[:, 3], np.full(len(sp), lt, np.int64),
-                              np.full(len(sp), -1, np.int64), spb_head))
+                              np.zeros(len(sp), np.int64), spb_head, np.ones(len(sp), bool)))
         if not parts:
             return RecordBatch(arr, *(np.zeros(0, np.int64) for _ in range(5)), skipped=skipped, damage=damage)
         if len(parts) == 1:
-            block_off, data_off, caplen, wire_len, linktype, ts, head = parts[0]
+            block_off, data_off, caplen, wire_len, linktype, ts, head, missing = parts[0]
         else:
-            block_off, data_off, caplen, wire_len, linktype, ts, head = (np.concatenate(c) for c in zip(*parts))
+            block_off, data_off, caplen, wire_len, linktype, ts, head, missing = (
+                np.concatenate(c) for c in zip(*parts))
             order = np.argsort(block_off, kind="stable")
-            data_off, caplen, wire_len, linktype, ts, head = (
-                a[order] for a in (data_off, caplen, wire_len, linktype, ts, head))
-        missing = ts < 0
-        if missing.any():
-            ts = self._fill_spb_ts(ts, missing)
+            data_off, caplen, wire_len, linktype, ts, head, missing = (
+                a[order] for a in (data_off, caplen, wire_len, linktype, ts, head, missing))
+        if missing.any():  # SPBs (no timestamp) and timestamps int64 nanoseconds cannot hold
+            ts = fill_missing(ts, missing, self.last_ts)
         if len(ts):
             self.last_ts = int(ts[-1])
         return RecordBatch(arr, data_off, caplen, wire_len, linktype, ts, skipped=skipped, damage=damage,
                            head=head, head_shift=28)
-
-    def _fill_spb_ts(self, ts: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """Forward-fill SPB timestamps from the previous packet; leading ones from the next."""
-        ts = ts.copy()
-        idx = np.where(~missing, np.arange(len(ts)), -1)
-        np.maximum.accumulate(idx, out=idx)
-        has_prev = idx >= 0
-        ts[missing & has_prev] = ts[idx[missing & has_prev]]
-        lead = missing & ~has_prev
-        if lead.any():
-            if self.last_ts is not None:
-                ts[lead] = self.last_ts
-            else:
-                later = np.flatnonzero(~missing)
-                ts[lead] = ts[later[0]] if len(later) else 0
-        self.last_ts = int(ts[-1])
-        return ts
 
     def _packet_blocks(self, arr, o, e, ifaces, skipped, damage):
         """EPBs and obsolete PBs of one section, all at once."""
@@ -350,15 +413,10 @@ class PcapngFramer:
         ticks = (h["hi"].astype(np.uint64) << np.uint64(32)) | h["lo"].astype(np.uint64)
         ts = np.zeros(len(o), np.int64)
         linktype = np.zeros(len(o), np.int64)
-        valid = np.ones(len(o), bool)
+        status = np.zeros(len(o), np.uint8)
         for i in np.unique(ifid).tolist():
             sel = ifid == i
-            ts[sel], valid[sel] = ticks_to_ns(ticks[sel], ifaces[i])
+            ts[sel], status[sel] = ticks_to_ns(ticks[sel], ifaces[i])
             linktype[sel] = ifaces[i].linktype
-        wire = h["wire"].astype(np.int64)
-        if not valid.all():
-            add_count(skipped, "bad_timestamp", int(np.count_nonzero(~valid)))
-            damage.append("packet(s) with a timestamp after the year 2262 (not representable in int64 "
-                          "nanoseconds): dropped")
-            o, caplen, wire, linktype, ts, head = (a[valid] for a in (o, caplen, wire, linktype, ts, head))
-        return o, o + 28, caplen, wire, linktype, ts, head
+        timestamp_notes(status, damage)
+        return o, o + 28, caplen, h["wire"].astype(np.int64), linktype, ts, head, status == TS_MISSING

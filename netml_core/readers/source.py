@@ -8,9 +8,9 @@ zstd only when the ``zstandard`` package happens to be installed.
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -169,7 +169,7 @@ def _sniff(name: str, stream, owned, compression: str = "") -> Capture:
     if head == PCAPNG_MAGIC:
         return Capture(name, "pcapng", body, compression, owned)
     if not compression and head[:2] == GZIP_MAGIC:
-        gz = _GzipStream(gzip.GzipFile(fileobj=body, mode="rb"))
+        gz = _GzipStream(body)
         cap = _sniff(name, gz, owned, "gzip")
         cap._decompressor = gz
         return cap
@@ -189,27 +189,104 @@ def _sniff(name: str, stream, owned, compression: str = "") -> Capture:
 
 
 class _GzipStream:
-    """gzip stream whose damage (bad CRC, cut member) ends the stream instead of raising."""
+    """gzip decompression whose damage (bad data, bad CRC, cut member) ends the stream instead of
+    raising, keeping every byte that decompresses before it.
 
-    def __init__(self, gz: gzip.GzipFile) -> None:
-        self._gz = gz
+    zlib is fed 16 KiB of compressed input at a time with a cap on the output of each call, so a
+    gzip bomb never holds more than one read's worth of output. When zlib refuses a piece, the
+    piece is fed again one byte at a time from the state before it, so the output up to the damaged
+    byte is kept (``GzipFile`` decompresses 128 KiB at a time and lost a whole small file to a bit
+    flipped near its end). Concatenated members are read in turn; zero padding after the last
+    member is ignored, as gzip does.
+    """
+
+    FEED = 16 << 10
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._input = b""  # compressed bytes read but not yet consumed
+        self._spill = b""  # output decompressed but not yet handed out
+        self._done = False
+        self._started = False  # the current member has consumed input
         self.error = ""
 
     def read(self, n: int = -1) -> bytes:
-        # piece by piece (``read1``): ``GzipFile.read(n)`` gathers pieces and then raises on a cut
-        # member, which threw away everything decompressed in the same call (a cut .pcap.gz read
-        # as 0 packets)
         parts: list[bytes] = []
         got = 0
-        while not self.error and (n is None or n < 0 or got < n):
-            step = 1 << 20 if n is None or n < 0 else min(1 << 20, n - got)
-            try:
-                piece = self._gz.read1(step)
-            except Exception as exc:  # noqa: BLE001 - EOFError, OSError (bad CRC) or zlib.error
-                self.error = f"gzip stream damaged ({exc}): the packets before it are kept"
-                break
+        while n is None or n < 0 or got < n:
+            want = 1 << 20 if n is None or n < 0 else min(1 << 20, n - got)
+            piece = self._next(want)
             if not piece:
                 break
             parts.append(piece)
             got += len(piece)
         return b"".join(parts)
+
+    def _next(self, limit: int) -> bytes:
+        """At most ``limit`` decompressed bytes; b"" at the end of the stream."""
+        if self._spill:
+            out, self._spill = self._spill[:limit], self._spill[limit:]
+            return out
+        while not self._done:
+            if not self._input:
+                self._input = self._raw.read(self.FEED) or b""
+                if not self._input:
+                    self._done = True
+                    if self._started and not self._d.eof:
+                        self.error = ("gzip stream damaged (it ends before the end of its last member): "
+                                      "the packets before it are kept")
+                    return b""
+            before = self._d.copy()
+            data, self._input = self._input[:self.FEED], self._input[self.FEED:]
+            try:
+                out = self._d.decompress(data, limit)
+            except zlib.error as exc:
+                self._done = True
+                self.error = f"gzip stream damaged ({exc}): the packets before it are kept"
+                self._spill = _inflate_until_error(before, data)
+                out, self._spill = self._spill[:limit], self._spill[limit:]
+                return out
+            self._started = True
+            if self._d.eof:  # what follows the member is in unused_data (unconsumed_tail may repeat it)
+                self._input = self._d.unused_data + self._input
+                self._next_member()
+            else:
+                self._input = self._d.unconsumed_tail + self._input
+            if out:
+                return out
+        return b""
+
+    def _next_member(self) -> None:
+        """After a member's end: another member, zero padding, or bytes that are not gzip."""
+        rest = self._input
+        while True:
+            rest = rest.lstrip(b"\0")
+            if rest or self._raw is None:
+                break
+            more = self._raw.read(self.FEED)
+            if not more:
+                break
+            rest = more
+        self._input = rest
+        if not rest:
+            self._done = True
+        elif rest[:2] == GZIP_MAGIC:
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._started = False
+        else:
+            self._done = True
+            self.error = "bytes that are not gzip follow the compressed capture: ignored"
+
+
+def _inflate_until_error(d, data: bytes, cap: int = 64 << 20) -> bytes:
+    """What ``d`` gives for ``data`` fed byte by byte, up to the byte zlib refuses."""
+    out = bytearray()
+    for i in range(len(data)):
+        try:
+            out += d.decompress(data[i:i + 1])
+        except zlib.error:
+            break
+        if len(out) > cap:
+            break
+    return bytes(out)

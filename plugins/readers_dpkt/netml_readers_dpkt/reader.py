@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterator
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 
@@ -41,8 +42,9 @@ from netml_core.params import check_number
 from netml_core.readers.decode import gather
 from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import CHUNK_BYTES, HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
-from netml_core.readers.pcapng import MAX_BLOCK, Interface, ticks_to_ns
-from netml_core.readers.records import HEAD_BYTES, RecordBatch, add_count
+from netml_core.readers.pcapng import (MAX_BLOCK, TS_MISSING, Interface, fill_missing, ticks_to_ns,
+                                       timestamp_notes)
+from netml_core.readers.records import HEAD_BYTES, RecordBatch, add_count, empty_run
 from netml_core.readers.source import PCAP_MAGICS, open_capture, read_exactly
 
 DPKT_ERRORS = (dpkt.Error, struct.error, ValueError, IndexError)
@@ -112,7 +114,7 @@ class _PcapWalk:
         start = 24  # where the next record starts in data
         bad_frac = 0
         while True:
-            lens = _frame(data, start, size)
+            lens, run = _frame(data, start, size, e)
             batch, stop, state = self._batch(data, start, lens, hdr_dtype, linktype, cap_limit, scale)
             bad_frac += state["bad_frac"]
             pos = base + stop - 24  # file offset of the first record not in this batch
@@ -121,6 +123,12 @@ class _PcapWalk:
                 batch.damage.append(f"record at byte {pos} claims {state['absurd']} captured bytes "
                                     f"(more than {cap_limit}): reading stopped there")
                 break
+            if run:  # a long run of empty records after the batch: counted, not framed one by one
+                bad_frac += empty_run(data, stop, e, limit)[1]
+                batch.empty_records[linktype] = run
+                yield batch
+                start = stop + 16 * run
+                continue
             rest = len(data) - stop
             if len(lens) == size and not state["short"]:
                 yield batch
@@ -186,25 +194,51 @@ class _PcapWalk:
         return batch, stop, state
 
 
-def _frame(data: bytes, start: int, size: int) -> list[int]:
-    """Lengths of the (at most ``size``) records dpkt's ``pcap.Reader`` yields from ``data[start:]``.
+#: a run of at least this many records of caplen 0 is counted in bulk and ends the batch; shorter
+#: runs stay in the batch as records of 0 bytes
+LONG_EMPTY_RUN = 64
+
+
+def _frame(data: bytes, start: int, size: int, endian: str) -> tuple[list[int], int]:
+    """Lengths of the (at most ``size``) records dpkt's ``pcap.Reader`` yields from ``data[start:]``,
+    and the length of a long run of empty records that follows them (0 if none).
 
     ``data`` starts with the 24-byte file header, which dpkt's Reader parses first. The hot loop is
     dpkt's own iteration, drained by ``list.extend`` in C (8% faster than a Python ``for`` with an
-    append, measured): no Python bytecode of ours runs per record.
+    append, measured): no Python bytecode of ours runs per record. It pauses at a record of 0
+    bytes (the ``iter`` sentinel): a short run of them is added as zeros and dpkt goes on after it;
+    a long one (a gzip bomb of zeros is millions, 47 s for 256 MiB one by one) ends the batch and
+    is counted in bulk by the caller.
     """
     lens: list[int] = []
+    pos = start
     # closed on exit: the Reader sits in a reference cycle (it keeps a generator over itself), so
     # only closing the BytesIO frees the chunk at once rather than at the next cyclic collection
     with io.BytesIO(data) as chunk:
         records = dpkt.pcap.Reader(chunk)
         records._divisor = 1.0  # its float timestamp is not used: skip the Decimal division of ns files
         chunk.seek(start)
+        lengths = map(len, map(itemgetter(1), iter(records)))
         try:
-            lens.extend(map(len, map(itemgetter(1), islice(records, size))))
+            while len(lens) < size:
+                before = len(lens)
+                lens.extend(islice(iter(partial(next, lengths, 0), 0), size - before))
+                pos += 16 * (len(lens) - before) + sum(lens[before:])
+                if len(lens) == size or len(data) - pos < 16 or _CAPLEN[endian](data, pos)[0]:
+                    break  # the end of the data (or a record cut by it), not an empty record
+                run = empty_run(data, pos, endian)[0]
+                if run >= LONG_EMPTY_RUN:
+                    return lens, run
+                take = min(run, size - len(lens))
+                lens.extend([0] * take)
+                pos += 16 * take
+                chunk.seek(pos)
         except DPKT_ERRORS:  # NeedData: a partial record header ends the data (extend keeps what it took)
             pass
-    return lens
+    return lens, 0
+
+
+_CAPLEN = {e: struct.Struct(e + "8xI").unpack_from for e in "<>"}
 
 
 class _PcapngWalk:
@@ -236,7 +270,7 @@ class _PcapngWalk:
         ifaces: list[Interface] = []
         offs: list[int] = []  # packet blocks of the pending batch
         pbs: list[int] = []  # which of them are (obsolete) Packet Blocks
-        meta: dict = {"skipped": {}, "damage": []}  # counters riding on the next batch
+        meta: dict = {"skipped": {}, "damage": [], "last_ts": None}  # counters riding on the next batch
         spb = 0
 
         def take() -> RecordBatch:
@@ -352,7 +386,8 @@ def _packet_batch(data: bytes, offs: list[int], pbs: list[int], le: bool, ifaces
     """Packet blocks at ``offs`` of ``data`` (one section, one interface table) -> a RecordBatch.
 
     Drops, counted in ``meta``: a block naming an interface the section never described, one
-    claiming more captured bytes than it holds, a timestamp past 2262 (as the native reader).
+    claiming more captured bytes than it holds (as the native reader). Timestamps int64 nanoseconds
+    cannot hold are repaired as the native reader does (``meta["last_ts"]``: the packet before).
     """
     skipped, damage = dict(meta["skipped"]), list(meta["damage"])
     arr = np.frombuffer(data, np.uint8)
@@ -368,28 +403,30 @@ def _packet_batch(data: bytes, offs: list[int], pbs: list[int], le: bool, ifaces
     caplen = h["caplen"].astype(np.int64)
     ticks = (h["th"].astype(np.uint64) << np.uint64(32)) | h["tl"].astype(np.uint64)
     ns = np.zeros(len(o), np.int64)
-    ok = np.zeros(len(o), bool)
+    status = np.zeros(len(o), np.uint8)
     linktype = np.zeros(len(o), np.int64)
     for i, itf in enumerate(ifaces):
         rows = np.flatnonzero(iface == i)
         if len(rows):
-            ns[rows], ok[rows] = ticks_to_ns(ticks[rows], itf)
+            ns[rows], status[rows] = ticks_to_ns(ticks[rows], itf)
             linktype[rows] = itf.linktype
     no_iface = iface >= len(ifaces)
     too_long = ~no_iface & (caplen > h["blen"].astype(np.int64) - 32)
-    bad_ts = ~no_iface & ~too_long & ~ok
     for mask, reason, sentence in (
-        (no_iface, "no_interface", "packet block(s) naming an interface the section never described: dropped"),
         (too_long, "bad_block", "packet block(s) claiming more captured bytes than the block holds: dropped"),
-        (bad_ts, "bad_timestamp", ("packet(s) with a timestamp after the year 2262 (not representable "
-                                   "in int64 nanoseconds): dropped")),
+        (no_iface, "no_interface", "packet block(s) naming an interface the section never described: dropped"),
     ):
         k = int(np.count_nonzero(mask))
         if k:
             add_count(skipped, reason, k)
             damage.append(sentence)
-    keep = ok & ~too_long
+    keep = ~no_iface & ~too_long
     if not keep.all():
-        o, caplen, h, head, linktype, ns = o[keep], caplen[keep], h[keep], head[keep], linktype[keep], ns[keep]
+        o, caplen, h, head, linktype, ns, status = (a[keep] for a in (o, caplen, h, head, linktype, ns, status))
+    timestamp_notes(status, damage)
+    if (status == TS_MISSING).any():
+        ns = fill_missing(ns, status == TS_MISSING, meta["last_ts"])
+    if len(ns):
+        meta["last_ts"] = int(ns[-1])
     return RecordBatch(arr, o + 28, caplen, h["wire"].astype(np.int64), linktype, ns,
                        skipped=skipped, damage=damage, head=head, head_shift=28)

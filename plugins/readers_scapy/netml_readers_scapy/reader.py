@@ -33,7 +33,8 @@ from netml_core.packets import PacketTable
 from netml_core.params import check_number
 from netml_core.readers.framing import UNBOUNDED, packet_batches, read_whole
 from netml_core.readers.pcap import HARD_CAPLEN, LINKTYPE_MASK, MAX_SNAPLEN
-from netml_core.readers.records import RecordBatch, add_count
+from netml_core.readers.pcapng import MISSING_NOTE, SEC_NS_NOTE, TS_MISSING, TS_SEC_NS, tick_ns
+from netml_core.readers.records import RecordBatch, add_count, empty_run
 from netml_core.readers.source import open_capture, read_exactly
 
 NS = 1_000_000_000
@@ -102,7 +103,7 @@ class ScapyReader(Reader):
         cap_limit = max(MAX_SNAPLEN, min(snaplen, HARD_CAPLEN))
         scale, limit = (1, NS) if nano else (1000, 10**6)
         pkts, wire, ts, damage, skipped = [], [], [], [], {}
-        bad_frac = 0
+        bad_frac = empty = 0
         cut = False
         while True:
             try:
@@ -130,9 +131,15 @@ class ScapyReader(Reader):
             pkts.append(data)
             wire.append(meta.wirelen)
             ts.append(meta.sec * NS + meta.usec * scale)
-            if len(pkts) >= size:
-                yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage)
+            if not meta.caplen:  # the empty records after it are counted in bulk, not read one by one
+                run, bad = watch.skip_empty_records(e, limit)
+                empty += run
+                bad_frac += bad
+            if len(pkts) >= size or empty >= size:
+                yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage,
+                                               empty_records={linktype: empty} if empty else {})
                 pkts, wire, ts, damage, skipped = [], [], [], [], {}
+                empty = 0
         if bad_frac:
             unit = "nanosecond" if nano else "microsecond"
             damage.append(f"record(s) with a {unit} field >= {limit} (out of range): "
@@ -140,7 +147,8 @@ class ScapyReader(Reader):
         if watch.truncated and not cut:  # scapy stops silently on a cut record header
             add_count(skipped, "cut_record")
             damage.append("file ends inside a record header: dropped")
-        yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage)
+        yield RecordBatch.from_packets(pkts, wire, linktype, ts, skipped=skipped, damage=damage,
+                                       empty_records={linktype: empty} if empty else {})
 
     # -- pcapng ----------------------------------------------------------------------------------
     def _pcapng(self, stream, RawPcapNgReader, state) -> Iterator[RecordBatch]:
@@ -167,23 +175,22 @@ class ScapyReader(Reader):
             except Exception as exc:  # noqa: BLE001 - scapy raises Scapy_Exception/struct.error on bad bytes
                 damage.append(f"scapy stopped reading: {exc}")
                 break
+            status = TS_MISSING
             if meta.tshigh is None:  # Simple Packet Block: no timestamp
                 spb_total += 1
+            else:
+                ticks = (meta.tshigh << 32) | meta.tslow
+                value, status = tick_ns(ticks, int(meta.tsresol), reader.netml_tsoffset)
+                note = SEC_NS_NOTE if status == TS_SEC_NS else MISSING_NOTE if status else ""
+                if note and note not in damage:
+                    damage.append(note)
+            if status == TS_MISSING:  # the time of the packet before (or, for leading ones, after)
                 value = last_ts
                 if value is None:
                     pending_spb += 1
-                    value = -1
             else:
-                ticks = (meta.tshigh << 32) | meta.tslow
-                res = int(meta.tsresol)
-                value = ticks * (NS // res) if NS % res == 0 else (ticks * NS + res // 2) // res
-                if value >= 2**63:
-                    add_count(skipped, "bad_timestamp")
-                    damage.append("packet(s) with a timestamp after the year 2262 (not representable in int64 "
-                                  "nanoseconds): dropped")
-                    continue
                 if pending_spb:
-                    ts = [value if t == -1 else t for t in ts]
+                    ts = [value if t is None else t for t in ts]
                     pending_spb = 0
                 last_ts = value
             pkts.append(data)
@@ -194,7 +201,7 @@ class ScapyReader(Reader):
                 yield RecordBatch.from_packets(pkts, wire, lts, ts, skipped=skipped, damage=damage)
                 pkts, wire, lts, ts, damage, skipped = [], [], [], [], [], {}
         if pending_spb:
-            ts = [0 if t == -1 else t for t in ts]
+            ts = [0 if t is None else t for t in ts]
         if spb_total:
             state["format"] = "pcapng+spb"
         if reader.bad_blocks:
@@ -210,7 +217,8 @@ def _fixed_ng_reader(RawPcapNgReader):
     """scapy's pcapng reader with its block parsers corrected.
 
     - SHB: scapy keeps the interface list across sections; interface ids restart per section.
-    - IDB/EPB: scapy ignores ``if_tsoffset``; it is added to the timestamp here.
+    - IDB/EPB/PB: scapy ignores ``if_tsoffset``; the packet's interface offset is kept in
+      ``netml_tsoffset`` for the reader to add (exactly, ``pcapng.tick_ns``).
     - SPB: scapy cuts the packet to the interface snaplen even when it is 0 (which means "no
       limit"), giving empty packets; here 0 means no limit and the block size bounds the data.
     - EPB: scapy silently shortens a packet whose caplen exceeds its block; here it is dropped and
@@ -219,6 +227,7 @@ def _fixed_ng_reader(RawPcapNgReader):
 
     class FixedRawPcapNgReader(RawPcapNgReader):
         bad_blocks = 0
+        netml_tsoffset = 0  # if_tsoffset (seconds) of the interface of the packet read last
 
         def _read_block_spb(self, block, size):
             if not self._check_interface_id(0) or len(block) < 4:
@@ -254,11 +263,14 @@ def _fixed_ng_reader(RawPcapNgReader):
             res = super()._read_block_epb(block, size)
             if res is not None:
                 (intid,) = struct.unpack(self.endian + "I", block[:4])
-                offset = self.interfaces[intid][2].get("netml_tsoffset", 0)
-                if offset:  # scapy ignores if_tsoffset: fold it into the timestamp words
-                    data, meta = res
-                    ticks = ((meta.tshigh << 32) | meta.tslow) + offset * int(meta.tsresol)
-                    res = data, meta._replace(tshigh=ticks >> 32, tslow=ticks & 0xFFFFFFFF)
+                self.netml_tsoffset = self.interfaces[intid][2].get("netml_tsoffset", 0)
+            return res
+
+        def _read_block_pkt(self, block, size):
+            res = super()._read_block_pkt(block, size)
+            if res is not None:
+                (intid,) = struct.unpack(self.endian + "H", block[:2])
+                self.netml_tsoffset = self.interfaces[intid][2].get("netml_tsoffset", 0)
             return res
 
     return FixedRawPcapNgReader
@@ -275,13 +287,37 @@ class _ShortReads:
         self.name = "<stream>"
 
     def read(self, n: int = -1) -> bytes:
+        head = b""
         if self._prefix:
-            head, self._prefix = self._prefix[:n], self._prefix[n:]
-            return head + (self.read(n - len(head)) if len(head) < n else b"")
-        data = self._raw(n)
-        if 0 < len(data) < n:
+            if n is None or n < 0:
+                head, self._prefix = self._prefix, b""
+            else:
+                head, self._prefix = self._prefix[:n], self._prefix[n:]
+                if len(head) == n:
+                    return head
+        data = head + (self._raw(n - len(head) if n is not None and n >= 0 else -1) or b"")
+        if n is not None and 0 < len(data) < n:
             self.truncated = True
         return data
+
+    def skip_empty_records(self, endian: str, limit: int) -> tuple[int, int]:
+        """Consume the classic-pcap records of caplen 0 that come next (16 bytes each, nothing to
+        decode): ``(how many, how many have a sub-second field >= limit)``. A gzip bomb of zeros is
+        millions of them, which scapy read one by one (133 s for 256 MiB)."""
+        count = bad = 0
+        want = 256
+        while True:
+            buf, self._prefix = self._prefix[:want], self._prefix[want:]
+            if len(buf) < want:
+                buf += self._raw(want - len(buf)) or b""
+            run, b = empty_run(buf, 0, endian, limit)
+            count += run
+            bad += b
+            used = 16 * run
+            if used < len(buf) or not buf:
+                self._prefix = buf[used:] + self._prefix
+                return count, bad
+            want = min(want * 16, 1 << 20)
 
     def close(self) -> None:
         pass
