@@ -1,12 +1,16 @@
 """Atomic output: write beside the target, then ``os.replace``.
 
 Every file netml writes (models, features files, captures, reports) goes through here, so an
-interrupted or failed run never leaves half a file where a user expects a whole one.
+interrupted or failed run never leaves half a file where a user expects a whole one, nor a
+temporary file beside it: the temporary file is removed by a ``finally``, which Ctrl-C and (through
+the CLI's handler) SIGTERM run, and signals are held while it is created so that it always has a
+name to be removed by.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +37,8 @@ def atomic_output(path, *, what: str = "file", error: type[NetmlError] = NetmlEr
     try:
         if make_parents:
             target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with _signals_held():  # an interrupt between creating the file and naming it would leak it
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -49,6 +54,21 @@ def atomic_output(path, *, what: str = "file", error: type[NetmlError] = NetmlEr
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Delay SIGINT and SIGTERM for the block (they are delivered, and raise, right after it)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = mask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def atomic_write(path, data: bytes, **kwargs) -> None:

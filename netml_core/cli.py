@@ -2,12 +2,20 @@
 
 ``main`` is the console entry point. It runs click without standalone mode so that every failure a
 user can cause (bad option, bad capture, bad model file) ends as one line on stderr and a non-zero
-exit, and only ``--debug`` (or ``NETML_DEBUG=1``) shows a traceback.
+exit, and only ``--debug`` (or ``NETML_DEBUG=1``, or ``--debug`` anywhere on the command line, also
+after the subcommand) shows a traceback.
+
+Signals: Ctrl-C (SIGINT) and SIGTERM interrupt the command the same way: every ``finally`` runs
+(a model being written leaves no temporary file), one line says so, and the exit status is
+128 + the signal number (130, 143). Once the command is done, a late signal changes nothing.
+Output that cannot be written (``> /dev/full``, a full disk) is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
 import traceback
 
@@ -19,6 +27,40 @@ from .errors import NetmlError
 
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("NETML_DEBUG", "") not in ("", "0")
+
+
+def _hoist_debug(argv: list[str]) -> list[str]:
+    """``netml learn ... --debug`` means ``netml --debug learn ...``: the natural place for the flag
+    is after the subcommand, but click only knows it on the group (up to a ``--`` separator)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    rest = [a for a in argv[:end] if a != "--debug"]
+    return ["--debug", *rest, *argv[end:]]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up written for an interrupt runs."""
+
+
+class Interrupted(BaseException):
+    """An interrupt on its way out of click (which would print a blank line and raise ``Abort``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _as_interrupted(exc: KeyboardInterrupt) -> Interrupted:
+    return Interrupted(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+
+
+#: write errors that can only mean the output cannot be written (not a bug, not the input)
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 #: built-in command name -> (module under netml_core.commands, attribute)
@@ -87,12 +129,16 @@ class _LazyGroup(click.Group):
             return super().make_context(*args, **kwargs)
         except BrokenPipeError as exc:
             raise OutputClosed() from exc
+        except KeyboardInterrupt as exc:
+            raise _as_interrupted(exc) from exc
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except BrokenPipeError as exc:
             raise OutputClosed() from exc
+        except KeyboardInterrupt as exc:
+            raise _as_interrupted(exc) from exc
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,21 +167,41 @@ def _extend_from_plugins() -> None:
     get_registry().extend_cli(cli)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, *, handle_signals: bool = False) -> int:
+    """Run ``netml`` with ``argv``; returns the exit status. ``handle_signals`` (the console entry
+    point): SIGTERM interrupts like Ctrl-C, and both are ignored once the command is done."""
+    argv = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     debug = _debug_requested(argv)
+    if handle_signals:
+        try:
+            signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:  # not the main thread (an embedding application): leave signals alone
+            handle_signals = False
+    try:
+        return _run(argv, debug)
+    finally:
+        if handle_signals:  # the work is done (or undone): a late signal must not turn into a traceback
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         # plugin commands are needed everywhere except the two paths that must stay fast;
         # help and shell completion list them too
         if not argv or argv[0] not in ("plugins", "--version"):
             _extend_from_plugins()
-        rv = cli.main(args=argv, prog_name="netml", standalone_mode=False)
+        try:
+            rv = cli.main(args=argv, prog_name="netml", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            rv = exc.exit_code
+        _flush_stdout()
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("netml: aborted", err=True)
         return 130
+    except Interrupted as exc:
+        return _interrupted(exc)
     except click.exceptions.UsageError as exc:
         if debug:
             traceback.print_exc()
@@ -156,9 +222,19 @@ def main(argv: list[str] | None = None) -> int:
         # `netml classify ... | head`: the reader went away; not an error worth a traceback
         silence_stdout()
         return 0
-    except KeyboardInterrupt:
-        click.echo("netml: interrupted", err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(_as_interrupted(exc))
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        if exc.errno in _OUTPUT_ERRNOS:
+            # stdout on a full disk: say it once, and let nothing flush into it again at exit
+            silence_stdout()
+            click.echo(f"netml: error: cannot write output: {os.strerror(exc.errno).lower()}", err=True)
+            return 2
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"netml: error: {where}{(exc.strerror or str(exc)).lower()}", err=True)
+        return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if debug:
             traceback.print_exc()
@@ -170,8 +246,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _interrupted(exc: Interrupted) -> int:
+    click.echo("netml: terminated" if exc.signum == signal.SIGTERM else "netml: interrupted", err=True)
+    return 128 + int(exc.signum)
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, inside the error handling: at interpreter exit a failing flush is a
+    warning and status 120 (``> /dev/full``)."""
+    out = sys.stdout
+    if out is not None:
+        out.flush()
+
+
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main(handle_signals=True)
+    except KeyboardInterrupt as exc:  # between the end of the command and the signals being ignored
+        code = _interrupted(_as_interrupted(exc))
+    sys.exit(code)
 
 
 if __name__ == "__main__":
