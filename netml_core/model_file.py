@@ -523,6 +523,9 @@ def check_plugins_installed(components: dict[str, ComponentRecord], p: Path | st
         if kind is None:
             continue
         if reg.resolve_name(kind, rec.name) is None:
+            hint = reg.disabled_hint(kind, rec.name, needed_by=f"{what} {p}")
+            if hint is not None:
+                raise ModelFileError(hint)
             if rec.distribution:
                 source = f"{rec.distribution} {rec.version}".rstrip()
                 hint = f"pip install {rec.distribution}"

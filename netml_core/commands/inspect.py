@@ -18,16 +18,25 @@ import numpy as np
 from ..completion import complete_reader
 from ..packets import PacketTable
 from ..readers.linktypes import linktype_name
+from ..segments import unique_rows
 from ..registry import get_registry
 
 def _flow_keys(t: PacketTable) -> np.ndarray:
-    """One row per distinct directional 5-tuple: proto, src (2 words), dst (2 words), ports."""
-    keys = np.empty((len(t), 6), np.uint64)
+    """One row per distinct directional 5-tuple: proto and ports in one word, src, dst (2 words each)."""
+    keys = np.empty((len(t), 5), np.uint64)
     keys[:, 0] = (t.proto.astype(np.uint64) << np.uint64(32)) | (t.sport.astype(np.uint64) << np.uint64(16)) | t.dport
     keys[:, 1:3] = t.src
     keys[:, 3:5] = t.dst
-    keys[:, 5] = 0
-    return np.unique(keys, axis=0) if len(keys) else keys
+    return unique_keys([keys])
+
+
+def unique_keys(parts: list[np.ndarray]) -> np.ndarray:
+    """The distinct rows of the key arrays ``parts``, counted with a row hash (``segments.unique_rows``;
+    ``np.unique(axis=0)`` spent 2.1 s of 3.5 s of ``netml inspect`` on a million packets)."""
+    keys = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    if not len(keys):
+        return keys
+    return keys[unique_rows([keys[:, j] for j in range(keys.shape[1])])]
 
 
 def _conversations(keys: np.ndarray) -> int:
@@ -43,7 +52,7 @@ def _conversations(keys: np.ndarray) -> int:
         (a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 2] <= b[:, 2]))))
     lo = np.where(a_first[:, None], a, b)
     hi = np.where(a_first[:, None], b, a)
-    return int(len(np.unique(np.column_stack([proto, lo, hi]), axis=0)))
+    return int(len(unique_keys([np.column_stack([proto, lo, hi])])))
 
 
 def _iso(ts: float) -> str:
@@ -79,7 +88,7 @@ def describe(reader, source, reader_name: str = "") -> dict:
             first = lo if first is None else min(first, lo)
             last = hi if last is None else max(last, hi)
             keys.append(_flow_keys(t))
-    all_keys = np.unique(np.concatenate(keys), axis=0) if keys else np.zeros((0, 6), np.uint64)
+    all_keys = unique_keys(keys) if keys else np.zeros((0, 5), np.uint64)
     first_s = None if first is None else _seconds(first)
     last_s = None if last is None else _seconds(last)
     return {

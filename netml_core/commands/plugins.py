@@ -37,7 +37,7 @@ def _not_provided(reg, plugin: str) -> dict[str, str]:
 def list_plugins(as_json: bool, verbose: bool) -> None:
     """List plugins: distribution, version, status and the components each provides."""
     reg = get_registry()
-    rows = [p.as_dict() for p in reg.plugins.values()]
+    rows = [p.as_dict() for p in reg.listed()]  # disabled plugins too (status "disabled")
     if verbose:
         for r in rows:
             r["not_provided"] = _not_provided(reg, r["plugin"])
