@@ -26,9 +26,10 @@ import numpy as np
 
 from .errors import ModelFileError, NetmlError
 
-#: widest feature vector a model may declare: the feature matrix of a capture is flows x width,
-#: so the width is what a model file could otherwise inflate (flowstats caps first_n at 4096)
-MAX_FEATURES = 1 << 16
+#: widest feature vector a model may declare: classify builds flows x width floats per batch (up to
+#: 65,536 flows: 4 GiB at this width), so the width is what a small model file could otherwise
+#: inflate; flowstats is at most 38 + 4096 wide, netml 0.x's series widths are a packet count
+MAX_FEATURES = 1 << 13
 #: dtype kinds accepted for numeric state arrays (bool, signed, unsigned, float)
 NUMERIC = "biuf"
 
