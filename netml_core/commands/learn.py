@@ -474,7 +474,7 @@ def _write_features(path: str, pipe, ex) -> None:
 
 def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str | None):
     from .. import features_file
-    from ..model_file import ComponentRecord, check_plugins_installed
+    from ..model_file import ComponentRecord, check_plugins_installed, check_states
     from ..pipeline import Pipeline
 
     data = features_file.read_features(path)
@@ -487,6 +487,7 @@ def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str
         raise NetmlError(f"{path}: features file lacks the fitted extraction state (reader, splitter, feature); "
                          "re-run 'netml learn extract'")
     check_plugins_installed(records, path, what="features file")
+    check_states(records, path, what="features file")  # untrusted like a model file: checked before use
     front = Pipeline.from_records(records)
     pipe = Pipeline(reader=front.names["reader"], reader_params=records["reader"].params,
                     flow_splitter=front.names["flow_splitter"], flow_splitter_params=records["flow_splitter"].params,
