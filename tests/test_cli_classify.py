@@ -199,3 +199,25 @@ def test_damaged_component_state_is_one_line(model, tmp_path):
     line = _one_line("classify", "--model", _rezip(model, tmp_path / "p.dat", bad_param), "--pcap",
                      data / "demo.pcap")
     assert "nu" in line
+
+
+def test_output_is_the_0x_name_of_the_model_and_is_said_so(model, tmp_path):
+    data = demo_data()
+    code, out, err = cli("classify", "-o", model, "-p", data / "demo.pcap")
+    assert code == 0 and err.splitlines()[0].startswith("netml: note: -o/--output names the model to read here")
+    code, out, err = cli("classify", "-m", model, "-o", model, "-p", data / "demo.pcap")
+    assert code == 2 and out == "" and "give the model once, with -m/--model" in err
+    code, out, err = cli("classify", "-p", data / "demo.pcap")
+    assert code == 2 and "missing -m/--model" in err
+
+
+def test_table_names_the_capture_when_there_are_several(model):
+    data = demo_data()
+    code, out, err = cli("classify", "-m", model, "-p", data / "demo.pcap", "-p", data / "srcIP_10.42.0.119_anomaly.pcap",
+                         "--report-all")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith("VERDICT  CAPTURE")
+    assert {line.split()[-1] for line in lines[1:]} == {"demo.pcap", "srcIP_10.42.0.119_anomaly.pcap"}
+    code, out, _ = cli("classify", "-m", model, "-p", data / "demo.pcap")
+    assert out.splitlines()[0].endswith("VERDICT")

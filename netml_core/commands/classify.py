@@ -12,6 +12,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import os
 import sys
 
 import click
@@ -35,8 +36,10 @@ def _endpoint(ip: str, port: int) -> str:
 
 
 @click.command("classify", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-m", "--model", "-o", "--output", "model", required=True, metavar="PATH", shell_complete=complete_path,
+@click.option("-m", "--model", "model", metavar="PATH", shell_complete=complete_path,
               help="Model file written by 'netml learn'.")
+@click.option("-o", "--output", "model_as_output", metavar="PATH", hidden=True, shell_complete=complete_path,
+              help="netml 0.x's spelling of --model (classify writes no file).")
 @click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH", shell_complete=complete_path,
               help="Capture to classify (pcap/pcapng; default: stdin). Repeatable.")
 @click.option("--report-all", is_flag=True, help="Print normal flows too, not only anomalies.")
@@ -51,8 +54,8 @@ def _endpoint(ip: str, port: int) -> str:
               help="Cap the flows held open while streaming; the ones idle longest are ended early "
                    "(counted on stderr).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
-def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, group: str,
-             max_open_flows: int | None, verbose: int) -> None:
+def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, ...], report_all: bool, fmt: str,
+             group: str, max_open_flows: int | None, verbose: int) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -63,13 +66,21 @@ def classify(model: str, pcaps: tuple[str, ...], report_all: bool, fmt: str, gro
     from ..pipeline import Pipeline
 
     setup_logging(verbose)
+    if model and model_as_output:
+        raise click.UsageError("give the model once, with -m/--model (-o/--output is netml 0.x's name for it)")
+    if model_as_output:
+        click.echo("netml: note: -o/--output names the model to read here (classify writes no file); "
+                   "-m/--model says so", err=True)
+        model = model_as_output
+    if not model:
+        raise click.UsageError("missing -m/--model (the model file written by 'netml learn')")
     pipe, _contents = Pipeline.load(model)
     sources = list(pcaps) or ["-"]
     if sources == ["-"] and _stdin_is_tty():
         raise click.UsageError("no capture: pass --pcap FILE or redirect one to stdin (< FILE)")
     fmt = fmt.lower()
     group = group.lower()
-    writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all)
+    writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all, many=len(sources) > 1)
     total_flows = total_anomalies = 0
     without_flows = []
     stream = group == "flow" and pipe.can_stream()
@@ -175,7 +186,8 @@ def _stdin_is_tty() -> bool:
 class _Writer:
     """Formats flow verdicts; the table header is printed once, before the first row."""
 
-    def __init__(self, fmt: str, report_all: bool) -> None:
+    def __init__(self, fmt: str, report_all: bool, many: bool = False) -> None:
+        self.many = many  # several captures: the table names each row's capture
         self.fmt, self.report_all = fmt, report_all
         self.started = False
         self.flow_width = 47  # "src:port -> dst:port" of two IPv4 endpoints; widened for IPv6
@@ -200,7 +212,7 @@ class _Writer:
             if not self.started:
                 self.flow_width = max([self.flow_width, *map(len, flow_text)])
                 out.append(f"{'START':<27} {'END':<27} {'FLOW':<{self.flow_width}} {'PROTO':<5} {'SCORE':>12}  "
-                           "VERDICT")
+                           + ("VERDICT  CAPTURE" if self.many else "VERDICT"))
         self.started = True
         for j in range(len(rows)):
             pname = PROTO_NAMES.get(proto[j], str(proto[j]))
@@ -217,7 +229,8 @@ class _Writer:
             else:
                 verdict = "ANOMALY" if flags[j] else "normal"
                 out.append(f"{_iso(first[j]):<27} {_iso(last[j]):<27} {flow_text[j]:<{self.flow_width}} "
-                           f"{pname:<5} {scores[j]:>12.6g}  {verdict}")
+                           f"{pname:<5} {scores[j]:>12.6g}  "
+                           + (f"{verdict:<7}  {os.path.basename(source)}" if self.many else verdict))
         if self.csv is not None and self.buf.tell():
             out.append(self.buf.getvalue().rstrip("\n"))
             self.buf.seek(0)
