@@ -49,9 +49,14 @@ def check_fraction(name: str, value) -> None:
         raise ParameterError(f"parameter {name!r} must be a number in (0, 1], got {value!r}")
 
 
-def check_positive_int(name: str, value) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 1):
-        raise ParameterError(f"parameter {name!r} must be a positive integer or unset, got {value!r}")
+#: widest series a feature may be asked for (packets): a flows x width matrix is built per batch
+MAX_DIM = 8192
+
+
+def check_positive_int(name: str, value, high: int = MAX_DIM) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= high):
+        raise ParameterError(f"parameter {name!r} must be an integer in [1, {high}] or unset, got "
+                             f"{str(value)[:40]}")
 
 
 class FlowContext:

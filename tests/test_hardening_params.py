@@ -17,6 +17,10 @@ from netml_core.errors import ParameterError
 from netml_core.params import MAX_PARAM_DEPTH, MAX_PARAM_VALUES, check_number, parse_param_option
 from netml_core.registry import get_registry
 
+from helpers import SHARED
+
+SHARED_DEMO = SHARED / "data" / "netml-demo" / "demo.pcap"
+
 
 def laughs(levels: int, fan: int = 10) -> str:
     """``fan ** levels`` values once every alias is expanded, in a few hundred characters."""
@@ -121,3 +125,18 @@ def test_check_number_never_raises_anything_else(value, low, integer):
         check_number("p", value, low=low, integer=integer)
     except ParameterError as exc:
         assert len(str(exc)) < 200
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--algorithm", "iforest", "--param", "{n_estimators: 1000000000}"), "parameter 'n_estimators' must be <= 10000"),
+    (("--algorithm", "gmm", "--param", "{n_init: 100000}"), "parameter 'n_init' must be <= 100"),
+    (("--algorithm", "ae", "--param", "{epochs: 1000000000}"), "parameter 'epochs' must be <= 100000"),
+    (("--algorithm", "knn", "--param", "{n_neighbors: 100000000}"), "parameter 'n_neighbors' must be <= 10000"),
+    (("--splitter", "netml", "--feature", "iat", "--feature-param", "{dim: 100000000}"),
+     "parameter 'dim' must be an integer in [1, 8192] or unset, got 100000000"),
+])
+def test_work_and_memory_parameters_are_bounded(tmp_path, argv, message):
+    from helpers import cli, need
+
+    code, out, err = cli("learn", "-p", need(SHARED_DEMO), *argv, "-o", tmp_path / "m.netml")
+    assert code == 2 and out == "" and message in err and len(err.splitlines()) == 1

@@ -79,8 +79,8 @@ class AutoencoderDetector(Detector):
                  weight_decay=1e-5, negative_slope=0.01, random_state=42, contamination=0.1):
         check_number("hidden_dim", hidden_dim, low=1, high=MAX_UNITS, integer=True)
         check_number("latent_dim", latent_dim, low=1, high=MAX_UNITS, integer=True)
-        check_number("epochs", epochs, low=1, integer=True)
-        check_number("batch_size", batch_size, low=1, integer=True)
+        check_number("epochs", epochs, low=1, high=100_000, integer=True)
+        check_number("batch_size", batch_size, low=1, high=1_000_000, integer=True)
         check_number("lr", lr, low=0.0, low_open=True)
         check_number("weight_decay", weight_decay, low=0.0)
         check_number("negative_slope", negative_slope, low=0.0, high=1.0, high_open=True)

@@ -45,8 +45,8 @@ class GaussianMixtureDetector(Detector):
         check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)
         check_number("reg_covar", reg_covar, low=0.0)
         check_number("tol", tol, low=0.0)
-        check_number("max_iter", max_iter, low=1, integer=True)
-        check_number("n_init", n_init, low=1, integer=True)
+        check_number("max_iter", max_iter, low=1, high=100_000, integer=True)
+        check_number("n_init", n_init, low=1, high=100, integer=True)
         check_choice("init_params", init_params, ("kmeans", "k-means++", "random", "random_from_data"))
         if random_state is not None:
             check_number("random_state", random_state, low=0, integer=True)

@@ -52,14 +52,14 @@ class IsolationForestDetector(Detector):
 
     def __init__(self, n_estimators=100, max_samples="auto", max_features=1.0, bootstrap=False,
                  random_state=42, contamination=0.1):
-        check_number("n_estimators", n_estimators, low=1, integer=True)
+        check_number("n_estimators", n_estimators, low=1, high=10_000, integer=True)
         if isinstance(max_samples, str):
             if max_samples != "auto":
                 raise ParameterError(f"parameter 'max_samples' must be 'auto', an integer or a fraction; got {max_samples!r}")
         elif isinstance(max_samples, float):
             check_number("max_samples", max_samples, low=0.0, high=1.0, low_open=True)
         else:
-            check_number("max_samples", max_samples, low=1, integer=True)
+            check_number("max_samples", max_samples, low=1, high=10_000_000, integer=True)
         if isinstance(max_features, float):
             check_number("max_features", max_features, low=0.0, high=1.0, low_open=True)
         else:

@@ -56,7 +56,7 @@ class KernelDensityDetector(Detector):
         check_number("atol", atol, low=0.0)
         check_number("rtol", rtol, low=0.0)
         check_bool("breadth_first", breadth_first)
-        check_number("leaf_size", leaf_size, low=1, integer=True)
+        check_number("leaf_size", leaf_size, low=1, high=1_000_000, integer=True)
         check_contamination(contamination)
         self.bandwidth = bandwidth
         self.kernel = kernel

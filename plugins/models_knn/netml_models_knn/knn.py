@@ -54,10 +54,10 @@ class KNNDetector(Detector):
 
     def __init__(self, n_neighbors=5, method="largest", max_samples=20000, random_state=42,
                  contamination=0.1):
-        check_number("n_neighbors", n_neighbors, low=1, integer=True)
+        check_number("n_neighbors", n_neighbors, low=1, high=10_000, integer=True)
         check_choice("method", method, METHODS)
         if max_samples is not None:
-            check_number("max_samples", max_samples, low=2, integer=True)
+            check_number("max_samples", max_samples, low=2, high=10_000_000, integer=True)
         if random_state is not None:
             check_number("random_state", random_state, low=0, integer=True)
         check_contamination(contamination)
