@@ -38,8 +38,8 @@ def _endpoint(ip: str, port: int) -> str:
 @click.command("classify", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-m", "--model", "model", metavar="PATH", shell_complete=complete_path,
               help="Model file written by 'netml learn'.")
-@click.option("-o", "--output", "model_as_output", metavar="PATH", hidden=True, shell_complete=complete_path,
-              help="netml 0.x's spelling of --model (classify writes no file).")
+@click.option("-o", "--output", "model_as_output", metavar="PATH", shell_complete=complete_path,
+              help="netml 0.x's name for --model (classify reads it; it writes no file).")
 @click.option("-p", "--pcap", "pcaps", multiple=True, metavar="PATH", shell_complete=complete_path,
               help="Capture to classify (pcap/pcapng; default: stdin). Repeatable.")
 @click.option("--report-all", is_flag=True, help="Print normal flows too, not only anomalies.")
