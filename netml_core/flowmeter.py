@@ -28,6 +28,7 @@ import numpy as np
 
 from .components import FlowSplitter
 from .errors import ParameterError
+from .flowstream import FlowStream
 from .flowtable import FlowTable
 from .packets import PacketTable
 from . import segments as seg
@@ -156,7 +157,7 @@ class _Cut:
         self.n_idle, self.n_active, self.n_close = n_idle, n_active, n_close
 
 
-class FlowMeterStream:
+class FlowMeterStream(FlowStream):
     """Flow-meter state over a stream of packet batches: open flows are carried, ended ones given.
 
     ``push(batch)`` returns the flows that can no longer grow: a later flow of the same 5-tuple has
@@ -176,29 +177,15 @@ class FlowMeterStream:
         if max_open_flows is not None and (isinstance(max_open_flows, bool) or not isinstance(max_open_flows, int)
                                            or max_open_flows < 1):
             raise ParameterError(f"--max-open-flows must be a positive integer, got {max_open_flows!r}")
-        self.splitter = splitter
+        super().__init__(splitter)
         self.max_open_flows = max_open_flows
-        self.carry: PacketTable | None = None
         self.watermark: int | None = None
-        self.flows_out = 0
-        self.packets_in = 0
         self.evicted = 0
 
-    @property
-    def open_packets(self) -> int:
-        return 0 if self.carry is None else len(self.carry)
-
-    def push(self, batch: PacketTable) -> FlowTable:
-        self.packets_in += len(batch)
-        table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
+    def _observe(self, batch: PacketTable) -> None:
         if len(batch):
             newest = int(batch.ts_ns.max())
             self.watermark = newest if self.watermark is None else max(self.watermark, newest)
-        return self._emit(table, final=False)
-
-    def flush(self) -> FlowTable:
-        table = self.carry if self.carry is not None else PacketTable.empty()
-        return self._emit(table, final=True)
 
     def _emit(self, table: PacketTable, final: bool) -> FlowTable:
         sp = self.splitter
@@ -217,14 +204,11 @@ class FlowMeterStream:
                 oldest = still[np.argsort(last_t[still], kind="stable")[:n_open - self.max_open_flows]]
                 ended[oldest] = True
                 self.evicted += len(oldest)
-        open_rows = np.sort(cut.perm[np.repeat(~ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
-        done_rows = np.sort(cut.perm[np.repeat(ended, np.diff(cut.offsets))]) if len(ended) else np.zeros(0, np.int64)
-        self.carry = table.take(open_rows) if len(open_rows) else None
+        sizes = np.diff(cut.offsets)
+        self._carry_open(table, cut.perm, sizes, ~ended)
         # the ended flows on a table of their own packets only: the batch can then be freed
-        done = table.take(done_rows)
-        flows = sp.split(done)
-        self.flows_out += len(flows)
-        return flows
+        done_rows = np.sort(cut.perm[np.repeat(ended, sizes)]) if len(ended) else np.zeros(0, np.int64)
+        return sp.split(table.take(done_rows))
 
 
 def _ns(seconds) -> int:

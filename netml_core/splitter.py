@@ -29,6 +29,7 @@ import numpy as np
 
 from .components import FlowSplitter
 from .errors import NetmlError, ParameterError
+from .flowstream import FlowStream
 from .flowtable import FlowTable
 from .packets import PacketTable
 from . import segments as seg
@@ -260,7 +261,7 @@ class NetmlFlowSplitter(FlowSplitter):
         )
 
 
-class NetmlStream:
+class NetmlStream(FlowStream):
     """netml 0.x's flows over a stream of time-ordered batches, identical to ``split`` on the whole.
 
     netml cuts each 5-tuple at idle gaps into pieces, drops a cut 5-tuple's *last* piece, then cuts
@@ -274,23 +275,8 @@ class NetmlStream:
     """
 
     def __init__(self, splitter: NetmlFlowSplitter):
-        self.splitter = splitter
-        self.carry: PacketTable | None = None
+        super().__init__(splitter)
         self.cut_keys = np.zeros((0, 5), dtype=np.uint64)  # 5-tuples that already gave a piece
-        self.flows_out = 0
-        self.packets_in = 0
-
-    @property
-    def open_packets(self) -> int:
-        return 0 if self.carry is None else len(self.carry)
-
-    def push(self, batch: PacketTable) -> FlowTable:
-        self.packets_in += len(batch)
-        table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
-        return self._emit(table, final=False)
-
-    def flush(self) -> FlowTable:
-        return self._emit(self.carry if self.carry is not None else PacketTable.empty(), final=True)
 
     def _emit(self, table: PacketTable, final: bool) -> FlowTable:
         sp = self.splitter
@@ -323,12 +309,9 @@ class NetmlStream:
             emit = cut_now
             if cut_now.any():
                 self.cut_keys = np.unique(np.vstack([self.cut_keys, head_keys[cut_now]]), axis=0)
-        open_rows = np.sort(perm[np.repeat(~emit, sizes)]) if n else np.zeros(0, np.int64)
-        self.carry = table.take(open_rows) if len(open_rows) else None
+        self._carry_open(table, perm, sizes, ~emit)
         pos, offsets = seg.gather(pieces, np.flatnonzero(keep))
-        flows = sp._subflows_of_pieces(table, perm[pos].astype(np.int64), offsets)
-        self.flows_out += len(flows)
-        return flows
+        return sp._subflows_of_pieces(table, perm[pos].astype(np.int64), offsets)
 
     def _keys(self, table: PacketTable, rows: np.ndarray) -> np.ndarray:
         """``(n, 5)`` uint64: the grouping key of each row, exact (for set membership)."""

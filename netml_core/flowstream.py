@@ -1,0 +1,53 @@
+"""What every splitter's stream state shares: the packets of open flows carried across batches.
+
+A stream state takes a time-ordered capture batch by batch. Each ``push`` joins the carried
+packets to the new batch, lets the splitter decide which flows have ended (``_emit``, its own
+rule), gives those and carries the packets of the rest; ``flush`` ends everything at the end of
+input. Splitters subclass it (``FlowMeterStream``, ``NetmlStream``) and implement ``_emit``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .flowtable import FlowTable
+from .packets import PacketTable
+
+
+class FlowStream:
+    """Open flows carried across batches; ``push`` gives the flows that ended, ``flush`` the rest."""
+
+    def __init__(self, splitter):
+        self.splitter = splitter
+        self.carry: PacketTable | None = None
+        self.flows_out = 0
+        self.packets_in = 0
+
+    @property
+    def open_packets(self) -> int:
+        return 0 if self.carry is None else len(self.carry)
+
+    def push(self, batch: PacketTable) -> FlowTable:
+        self.packets_in += len(batch)
+        self._observe(batch)
+        table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
+        return self._count(self._emit(table, final=False))
+
+    def flush(self) -> FlowTable:
+        return self._count(self._emit(self.carry if self.carry is not None else PacketTable.empty(), final=True))
+
+    def _observe(self, batch: PacketTable) -> None:
+        """Note what a new batch tells before it is split (e.g. the newest timestamp)."""
+
+    def _emit(self, table: PacketTable, final: bool) -> FlowTable:
+        raise NotImplementedError
+
+    def _carry_open(self, table: PacketTable, perm: np.ndarray, sizes: np.ndarray, is_open: np.ndarray) -> None:
+        """Keep the packets of the open segments (``perm`` grouped by ``sizes``) for the next batch,
+        in their original order."""
+        rows = np.sort(perm[np.repeat(is_open, sizes)]) if len(sizes) else np.zeros(0, np.int64)
+        self.carry = table.take(rows) if len(rows) else None
+
+    def _count(self, flows: FlowTable) -> FlowTable:
+        self.flows_out += len(flows)
+        return flows
