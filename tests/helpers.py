@@ -34,3 +34,20 @@ def cli(*argv) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         code = netml_cli.main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
+
+
+def packet_table(rows, wire_len=60):
+    """A PacketTable from rows of ``(t_s, src, sport, dst, dport, proto[, tcp_flags])``; every packet
+    ``wire_len`` bytes (a number, or one per row)."""
+    import numpy as np
+
+    from netml_core.packets import PacketTable, ip_to_words
+
+    n = len(rows)
+    return PacketTable(
+        ts_ns=np.array([round(r[0] * 1e9) for r in rows], dtype=np.int64),
+        wire_len=np.broadcast_to(np.asarray(wire_len), (n,)).copy(), ip_version=np.full(n, 4),
+        proto=np.array([r[5] for r in rows]), src=ip_to_words([r[1] for r in rows]),
+        dst=ip_to_words([r[3] for r in rows]), sport=np.array([r[2] for r in rows]),
+        dport=np.array([r[4] for r in rows]), tcp_flags=np.array([r[6] if len(r) > 6 else 0 for r in rows]),
+        ttl=np.full(n, 64))

@@ -11,23 +11,18 @@ import pytest
 
 from netml_core.errors import ParameterError
 from netml_core.flowmeter import FlowMeterSplitter
-from netml_core.packets import PacketTable, ip_to_words
+from netml_core.packets import ip_to_words
 from netml_core.registry import get_registry
 from netml_features_context.windows import context_names, flow_context
 
-from helpers import cli
+from helpers import cli, packet_table
 
 S, A, R = 0x02, 0x10, 0x04
 C, S1, S2, S3 = "10.0.0.9", "10.0.0.1", "10.0.0.2", "10.0.0.3"
 
 
 def _pt(rows):
-    n = len(rows)
-    return PacketTable(
-        ts_ns=np.array([round(r[0] * 1e9) for r in rows], dtype=np.int64), wire_len=np.full(n, 60),
-        ip_version=np.full(n, 4), proto=np.array([r[5] for r in rows]), src=ip_to_words([r[1] for r in rows]),
-        dst=ip_to_words([r[3] for r in rows]), sport=np.array([r[2] for r in rows]),
-        dport=np.array([r[4] for r in rows]), tcp_flags=np.array([r[6] for r in rows]), ttl=np.full(n, 64))
+    return packet_table(rows)
 
 
 SMALL = [

@@ -10,23 +10,16 @@ import pytest
 
 from netml_core.errors import ParameterError
 from netml_core.flowmeter import FlowMeterSplitter
-from netml_core.packets import PacketTable, ip_to_words
+from netml_core.packets import PacketTable
 from netml_core.readers.native import NativeReader
 
-from helpers import SHARED, need
+from helpers import SHARED, need, packet_table
 
 F, S, R, P, A = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
 def _pt(rows):
-    """rows of (t_s, src, sport, dst, dport, proto[, flags])"""
-    n = len(rows)
-    return PacketTable(
-        ts_ns=np.array([round(r[0] * 1e9) for r in rows], dtype=np.int64), wire_len=np.arange(n) + 60,
-        ip_version=np.full(n, 4), proto=np.array([r[5] for r in rows]),
-        src=ip_to_words([r[1] for r in rows]), dst=ip_to_words([r[3] for r in rows]),
-        sport=np.array([r[2] for r in rows]), dport=np.array([r[4] for r in rows]),
-        tcp_flags=np.array([r[6] if len(r) > 6 else 0 for r in rows]), ttl=np.full(n, 64))
+    return packet_table(rows, wire_len=np.arange(len(rows)) + 60)
 
 
 def _flows(ft):
