@@ -113,7 +113,7 @@ def _read_scenario_file(path: str) -> str:
 
 
 def _parse(text: str, path: str) -> Any:
-    """JSON for ``.json`` files, YAML (``safe_load``: plain data only) otherwise."""
+    """JSON for ``.json`` files, YAML (bounded like ``--param``: plain data only) otherwise."""
     try:
         if path.lower().endswith(".json"):
             try:
@@ -121,15 +121,10 @@ def _parse(text: str, path: str) -> Any:
             except json.JSONDecodeError as exc:
                 raise NetmlError(f"scenario file {path} is not valid JSON at line {exc.lineno}, "
                                  f"column {exc.colno}: {exc.msg}") from None
-        import yaml
+        from .params import load_bounded
 
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise NetmlError(f"scenario file {path} is not valid YAML{at}: {problem}") from None
+        # the --param loader: plain data only, and size and depth counted with anchors expanded
+        return load_bounded(text, f"scenario file {path}", kind="YAML")
     except RecursionError:
         raise NetmlError(f"scenario file {path} is nested too deeply") from None
 

@@ -82,10 +82,11 @@ MAX_PARAM_DIGITS = 40
 MAX_PARAM_TEXT = 4096
 
 
-def _load(text: str, where: str) -> Any:
+def load_bounded(text: str, where: str, kind: str = "YAML/JSON") -> Any:
     """Parse YAML/JSON after checking the node graph (anchors make it a graph): a billion-laughs
     text expands to 10^9 values and a repr of it to gigabytes, so size and depth are counted with
-    every alias expanded, before anything is constructed."""
+    every alias expanded, before anything is constructed. Every untrusted YAML text (``--param``,
+    scenario files) goes through here."""
     loader = _BoundedLoader(text, where)
     try:
         node = loader.get_single_node()
@@ -97,7 +98,7 @@ def _load(text: str, where: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{where} is not valid YAML/JSON{at}: {str(problem)[:120]}") from None
+        raise ParameterError(f"{where} is not valid {kind}{at}: {str(problem)[:120]}") from None
     except RecursionError:
         raise ParameterError(f"{where} is nested too deeply (at most {MAX_PARAM_DEPTH} levels)") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
@@ -130,6 +131,9 @@ class _BoundedLoader(_Loader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+_load = load_bounded
 
 
 def _check_nodes(root: yaml.Node, where: str) -> None:

@@ -234,7 +234,7 @@ def test_bad_scenario_files_are_one_line_errors(tmp_path, data, words):
     ("s.json", b'[{"name": "s1",}]', "is not valid JSON at line 1, column 16"),
     ("s.yaml", b"- name: [s1\n", "is not valid YAML at line 2"),
     ("s.json", b"[" * 100000 + b"]" * 100000, "nested too deeply"),
-    ("s.yaml", b"- &a [*a]\n", "scenario #1 must be a mapping"),  # a self-referencing YAML alias
+    ("s.yaml", b"- &a [*a]\n", "holds an anchor that contains itself"),  # refused before it is built
     ("s.yaml", b"a: &a [x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n", "must be a list of scenarios"),
     ("s.json", b"\x00[]", "binary content"),
     ("s.json", b"[" + b" " * (ev.MAX_SCENARIO_BYTES + 1) + b"]", "is larger than 4 MiB"),
@@ -341,3 +341,17 @@ def test_outputs_without_matplotlib(tmp_path, monkeypatch):
     assert table[-1] == "failed: s1 / stats / pca: pca: bad\tthing"
     with pytest.raises(NetmlError, match="is a file, not a folder"):
         ev.write_outputs(out / "results.tsv", results, {})
+
+
+def test_a_yaml_alias_bomb_in_a_scenario_file_is_refused_fast(tmp_path):
+    import time
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    t0 = time.perf_counter()
+    code, out, err = cli("evaluate", path)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and "scenario file" in err
+    assert time.perf_counter() - t0 < 5
