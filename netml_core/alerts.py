@@ -22,11 +22,33 @@ def host_alerts(flows, scores: np.ndarray, anomalous: np.ndarray, X_scaled: np.n
 
     ``by="src"`` groups by the flow's source (scans, sweeps, beacons: one host calling many);
     ``by="dst"`` by its destination (floods and spoofed sources: many calling one). ``dsts`` then
-    counts the distinct sources.
+    counts the distinct sources. ``by="host"`` puts each anomalous flow under whichever of its two
+    ends has more anomalous flows, so a scan is one line under its scanner and a spoofed flood one
+    line under its victim, not one line per forged source; each alert's ``by`` says which end it is.
     """
     idx = np.flatnonzero(np.asarray(anomalous).astype(bool))
     if len(idx) == 0:
         return []
+    if by != "host":
+        return _alerts(flows, idx, scores, X_scaled, names, by)
+    at_dst = _pivot_to_dst(flows.src[idx], flows.dst[idx])
+    out = _alerts(flows, idx[~at_dst], scores, X_scaled, names, "src") if np.any(~at_dst) else []
+    out += _alerts(flows, idx[at_dst], scores, X_scaled, names, "dst") if np.any(at_dst) else []
+    return sorted(out, key=lambda a: -a["max_score"])
+
+
+def _pivot_to_dst(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Per anomalous flow: True when its destination has more anomalous flows than its source."""
+    n = len(src)
+    perm, offsets = seg.group_rows([np.concatenate([src, dst])])
+    inverse = np.empty(2 * n, dtype=np.int64)
+    inverse[perm] = seg.segment_ids(offsets)
+    as_src = np.bincount(inverse[:n], minlength=len(offsets) - 1)
+    as_dst = np.bincount(inverse[n:], minlength=len(offsets) - 1)
+    return as_dst[inverse[n:]] > as_src[inverse[:n]]
+
+
+def _alerts(flows, idx: np.ndarray, scores, X_scaled, names, by: str) -> list[dict]:
     src, dst = flows.src[idx], flows.dst[idx]
     if by == "dst":
         src, dst = dst, src

@@ -383,8 +383,9 @@ class Pipeline:
         return Classified(flows=flows, scores=scores, anomalous=(scores > self.threshold).astype(np.int64),
                           threshold=self.threshold, X=X)
 
-    def host_alerts(self, result: Classified, by: str = "src") -> list[dict]:
-        """Anomalous flows of ``result`` summarised per source (or ``by="dst"``) host (``netml_core.alerts``)."""
+    def host_alerts(self, result: Classified, by: str = "host") -> list[dict]:
+        """Anomalous flows of ``result`` summarised per host (``by``: ``host``, ``src`` or ``dst``; see
+        ``netml_core.alerts.host_alerts``)."""
         from .alerts import host_alerts
 
         names = None

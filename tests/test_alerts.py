@@ -43,6 +43,11 @@ def test_a_scan_and_a_flood_each_become_one_line():
     assert describe(victim).startswith("10.0.0.2: 30 anomalous flows from 30 addresses, 1 port in 0.3 s, "
                                        "100% unanswered; max score ")
     assert by_dst[0]["max_score"] == max(a["max_score"] for a in by_dst)
+    # by="host": each flow under the end with more anomalous flows: the scanner and the victim, no more
+    by_host = host_alerts(flows, scores, ~is_normal, Z, ["a", "b"], by="host")
+    assert [(a["by"], a["host"], a["flows"], a["dsts"]) for a in by_host] == [
+        ("dst", "10.0.0.2", 30, 30), ("src", "10.0.0.7", 20, 1)]
+    assert by_host[0]["max_score"] > by_host[1]["max_score"]
     assert host_alerts(flows, scores, np.zeros(len(flows), dtype=bool)) == []
 
 
@@ -56,9 +61,17 @@ def test_classify_group_host_and_dst_on_the_demo(tmp_path):
                          "--group", "host", "--format", "jsonl")
     assert code == 0, err
     alerts = [json.loads(line) for line in out.splitlines()]
-    scanner = [a for a in alerts if a["host"] == "203.0.113.77"][0]
-    assert scanner["by"] == "src" and scanner["dsts"] == 1 and scanner["dports"] >= 50
+    # one line for the scanner (each flow under its source), one for the flood's victim (under it,
+    # not one per forged source), and at most a few stray flows
+    scanner = [a for a in alerts if a["host"] == "192.168.10.5"][0]
+    assert scanner["by"] == "src" and scanner["dsts"] >= 150 and scanner["dports"] == 2, scanner
+    victim = [a for a in alerts if a["host"] == "192.168.10.50"][0]
+    assert victim["by"] == "dst" and victim["dsts"] >= 250 and victim["dports"] == 1, victim
+    assert len(alerts) <= 6, alerts
     assert sum(a["flows"] for a in alerts) == int(err.split()[4])  # every anomaly is in one host line
+    code, out, err = cli("classify", "-m", tmp_path / "m.netml", "-p", tmp_path / "d" / "demo.pcap", "--group", "src")
+    assert code == 0, err
+    assert len(out.splitlines()) > 250  # by source, each forged source of the flood is a line
     code, out, err = cli("classify", "-m", tmp_path / "m.netml", "-p", tmp_path / "d" / "demo.pcap",
                          "--group", "dst")
     assert code == 0, err

@@ -45,11 +45,11 @@ def _endpoint(ip: str, port: int) -> str:
 @click.option("--report-all", is_flag=True, help="Print normal flows too, not only anomalies.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"], case_sensitive=False),
               default="table", show_default=True, help="Output format.")
-@click.option("--group", type=click.Choice(["flow", "host", "dst"], case_sensitive=False), default="flow",
-              show_default=True, help="'host': one line per source host with anomalous flows (flows, "
-                                      "destinations, ports, time span, unanswered share, the feature furthest "
-                                      "from training) instead of one per flow; 'dst': per destination host "
-                                      "(floods from many sources).")
+@click.option("--group", type=click.Choice(["flow", "host", "src", "dst"], case_sensitive=False), default="flow",
+              show_default=True, help="'host': one line per host with anomalous flows (flows, peers, ports, "
+                                      "time span, unanswered share, the feature furthest from training) instead "
+                                      "of one per flow, each flow under whichever end has more anomalous flows "
+                                      "(a scanner, a flood's victim); 'src'/'dst': always the source/destination.")
 @click.option("--max-open-flows", type=click.IntRange(min=1), default=None, metavar="N",
               help="Cap the flows held open while streaming; the ones idle longest are ended early "
                    "(counted on stderr).")
@@ -80,7 +80,7 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
         raise click.UsageError("no capture: pass --pcap FILE or redirect one to stdin (< FILE)")
     fmt = fmt.lower()
     group = group.lower()
-    writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all, many=len(sources) > 1)
+    writer = _HostWriter(fmt) if group != "flow" else _Writer(fmt, report_all, many=len(sources) > 1)
     total_flows = total_anomalies = 0
     without_flows = []
     stream = group == "flow" and pipe.can_stream()
@@ -110,7 +110,7 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
             result = pipe.classify(source)
             n_packets, n_flows, n_anomalies = len(result.flows.packets), len(result.flows), int(result.anomalous.sum())
             if n_flows and isinstance(writer, _HostWriter):
-                writer.write(name, pipe.host_alerts(result, by="dst" if group == "dst" else "src"))
+                writer.write(name, pipe.host_alerts(result, by=group))
             elif n_flows:
                 writer.write(name, result)
         if n_flows == 0:
@@ -248,7 +248,7 @@ class _Writer:
 
 
 class _HostWriter:
-    """``--group host``: one alert per source host (``netml_core.alerts``), in each format."""
+    """``--group host|src|dst``: one alert per host (``netml_core.alerts``), in each format."""
 
     COLUMNS = ["capture", "by", "host", "flows", "dsts", "dports", "first", "last", "unanswered", "max_score",
                "furthest", "furthest_z"]
