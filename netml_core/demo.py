@@ -4,13 +4,18 @@
 CICIDS2017 label columns that ``--label`` reads, ``BENIGN`` = normal). Four minutes of a small office
 LAN: ten hosts (Windows, Linux, macOS TTLs) doing DNS lookups, HTTPS/HTTP sessions with handshakes,
 slow-start bursts, delayed ACKs and keep-alive reuse, NTP, NetBIOS/mDNS/SSDP broadcast chatter, SSH
-and chat sessions that last the whole capture; and five attacks: a SYN port scan, a spoofed SYN
-flood (seen through the victim's SYN/ACK retransmissions), HTTPS beaconing to a C2 server, a bulk
-upload (exfiltration) and a DNS tunnel.
+and chat sessions that last the whole capture, outside clients of the office web server, and the
+connections that fail on any network (refused, unanswered, cancelled, half-open); and five attacks:
+a connect() scan and sweep from an infected workstation, a spoofed SYN flood (seen through the
+victim's SYN/ACK retransmissions), HTTPS beaconing to a C2 server, a bulk upload (exfiltration) and
+a DNS tunnel.
 
 Fairness: attack traffic uses the same ports (53, 80, 443), the same hosts and the same TTL mix as
 normal traffic, so no single header field separates the classes; what differs is how the flows
-behave in time and size. Generation is numpy with a fixed seed: the same call gives the same bytes.
+behave in time and size. The scan and the flood go further: each of their flows is shaped like a
+normal failed connection (same OS stacks, same retransmission timers), so only their number and
+spread in time, per host, gives them away (``--context``). Generation is numpy with a fixed seed:
+the same call gives the same bytes.
 Units: seconds and bytes on the wire (Ethernet frame without FCS).
 """
 
@@ -261,35 +266,99 @@ def _chat(cap: _Capture, client: Host, server: Host, rtt: float) -> None:
     cap.add(c, sent + rtt, False, ACK, ACK_FRAME)
 
 
+def _failed_connects(cap: _Capture, clients: list[Host], peers: list[Host], dead: list[Host],
+                     servers: list[Host]) -> None:
+    """What fails on every network, a few times a minute per host: a connection refused by a LAN
+    peer (SYN, RST/ACK: a closed SMB/RDP/printer port), one to a host that is gone (the SYN
+    retransmitted after 1 s, sometimes again after 2 s more, then given up), and one cancelled
+    right after the handshake (happy eyeballs: SYN, SYN/ACK, ACK, RST/ACK)."""
+    rng = cap.rng
+    for client in clients:
+        starts = np.cumsum(rng.exponential(25.0, 20))
+        for t0 in starts[starts < DURATION]:
+            r = rng.random()
+            if r < 0.5:
+                peer = peers[rng.integers(len(peers))]
+                if peer.addr == client.addr:
+                    continue
+                c = cap.conv(client, peer, cap.port(client), int(rng.choice([445, 3389, 139, 9100, 5357, 8080])), TCP, 0)
+                rtt = rng.uniform(2e-4, 2e-3)
+                cap.add(c, [t0, t0 + rtt], [True, False], [SYN, RSTACK], [client.syn_frame, ACK_FRAME])
+            elif r < 0.8:
+                host = dead[rng.integers(len(dead))]
+                c = cap.conv(client, host, cap.port(client), int(rng.choice([445, 80, 443, 22, 3389])), TCP, 0)
+                tries = [0.0, 1.0, 3.0][: int(rng.integers(1, 4))]
+                cap.add(c, t0 + np.array(tries) * rng.uniform(0.99, 1.01), True, SYN, client.syn_frame)
+            else:
+                server = servers[rng.integers(len(servers))]
+                rtt = float(rng.lognormal(np.log(0.035), 0.5))
+                c = cap.conv(client, server, cap.port(client), 443, TCP, 0)
+                cap.add(c, t0 + np.array([0.0, rtt, rtt + 1e-4, rtt + rng.uniform(0.01, 0.3)]),
+                        [True, False, True, True], [SYN, SYNACK, ACK, RSTACK],
+                        [client.syn_frame, server.syn_frame, ACK_FRAME, ACK_FRAME])
+
+
+def _inbound_web(cap: _Capture, server: Host, visitors: list[Host]) -> None:
+    """Outside visitors of the office web server: page loads, and now and then a visitor that
+    vanishes after its SYN (mobile hand-over, a dropped SYN/ACK), left half-open while the server
+    retransmits its SYN/ACK at 1, 3, 7, 15 and 31 s as Linux does."""
+    rng = cap.rng
+    starts = np.cumsum(rng.exponential(4.0, 80))
+    for t0 in starts[starts < DURATION - 5]:
+        visitor = visitors[rng.integers(len(visitors))]
+        rtt = float(rng.lognormal(np.log(0.05), 0.5))
+        if rng.random() < 0.15:
+            c = cap.conv(visitor, server, cap.port(visitor), 80, TCP, 0)
+            cap.add(c, t0, True, SYN, visitor.syn_frame)
+            cap.add(c, t0 + 1e-4 + np.array([0, 1, 3, 7, 15, 31]) * rng.uniform(0.99, 1.01), False, SYNACK,
+                    server.syn_frame)
+            continue
+        reqs = [(int(rng.integers(300, 900)), int(np.clip(rng.lognormal(1.2, 0.9), 1, 60)))
+                for _ in range(int(rng.integers(1, 4)))]
+        _tcp_session(cap, visitor, server, 80, float(t0), rtt, reqs, rng.exponential(0.5, 3),
+                     close_after=float(rng.exponential(0.5)))
+
+
 # -- attacks -------------------------------------------------------------------------------------
 
-def _port_scan(cap: _Capture, scanner: Host, targets: list[Host], open_ports: set[int]) -> None:
-    """A polite SYN scan (nmap -T2 style): one fixed source port, a probe every ~0.4 s, and probes
-    that a host firewall dropped retried twice after a 2-5 s timeout, then twice that."""
+def _port_scan(cap: _Capture, scanner: Host, hosts: list[Host], dead: list[Host], target: Host,
+               open_ports: dict[int, set[int]]) -> None:
+    """An infected workstation maps the LAN with connect() probes (nmap -sT through its own TCP
+    stack, so every SYN is the host's ordinary SYN): a sweep of the /24 for SMB and RDP, then the
+    common ports of one server, a probe every 20-80 ms. An open port completes the handshake and is
+    reset; a closed one answers RST/ACK; an address with no host gets the SYN and one retransmission
+    after 1 s before the probe gives up: each probe alone is a normal failed connection."""
     rng = cap.rng
     label = LABELS.index("PortScan")
-    sport = cap.port(scanner)
+    by_addr = {h.addr: h for h in hosts}
+    dead_addrs = {h.addr for h in dead}
     t = 100.0
+    probes = [(a, p) for a in range(ip("192.168.10.1"), ip("192.168.10.255")) for p in (445, 3389)]
     common = [21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 995, 1723, 3306, 3389, 5900, 8080]
-    for target in targets:
-        ports = np.unique(np.concatenate([common, rng.integers(1, 10000, 40)]))
-        for p in rng.permutation(ports):
-            t += rng.uniform(0.3, 0.5)
-            c = cap.conv(scanner, target, sport, int(p), TCP, label)
-            cap.add(c, t, True, SYN, 58)
-            rtt = rng.uniform(0.01, 0.03)
-            if int(p) in open_ports:
-                cap.add(c, [t + rtt, t + rtt + 1e-4], [False, True], [SYNACK, RST], [target.syn_frame, 54])
-            elif rng.random() < 0.9:
-                cap.add(c, t + rtt, False, RSTACK, 54)
-            else:  # filtered: retransmitted twice, the probe timeout doubling
-                first = rng.uniform(2.0, 5.0)
-                cap.add(c, t + np.array([first, first * rng.uniform(2.8, 3.2)]), True, SYN, 58)
+    probes += [(target.addr, p) for p in common]
+    for i in rng.permutation(len(probes)):
+        addr, port = probes[i]
+        if addr == scanner.addr:
+            continue
+        t += rng.uniform(0.02, 0.08)
+        host = by_addr.get(addr) or next((h for h in dead if h.addr == addr), None) or Host(addr, 64, 74)
+        c = cap.conv(scanner, host, cap.port(scanner), int(port), TCP, label)
+        cap.add(c, t, True, SYN, scanner.syn_frame)
+        rtt = rng.uniform(2e-4, 2e-3)
+        if addr not in by_addr or addr in dead_addrs:
+            if rng.random() < 0.7:
+                cap.add(c, t + rng.uniform(0.99, 1.01), True, SYN, scanner.syn_frame)
+        elif int(port) in open_ports.get(addr, set()):
+            cap.add(c, t + np.array([rtt, rtt + 1e-4, rtt + 2e-4]), [False, True, True], [SYNACK, ACK, RSTACK],
+                    [host.syn_frame, ACK_FRAME, ACK_FRAME])
+        else:
+            cap.add(c, t + rtt, False, RSTACK, ACK_FRAME)
 
 
 def _syn_flood(cap: _Capture, victim: Host, spoofed: list[Host], bots: list[Host], backlog: int) -> None:
-    """A SYN flood on port 80 in two parts: spoofed random sources (the victim answers the first
-    ``backlog`` with SYN/ACKs retransmitted at 1, 3, 7, 15, 31 s; the rest fall on SYN cookies), and
+    """A SYN flood on port 80 in two parts: spoofed random sources with ordinary SYNs (the victim
+    answers the first ``backlog`` with SYN/ACKs retransmitted at 1, 3, 7, 15, 31 s, as for a visitor
+    that vanished; the rest fall on SYN cookies), and
     bots flooding from one fixed source port each (hping3 -k style) at 2-5 thousand SYNs/s, every SYN
     answered with a SYN/ACK."""
     rng = cap.rng
@@ -297,7 +366,7 @@ def _syn_flood(cap: _Capture, victim: Host, spoofed: list[Host], bots: list[Host
     ts = 60.0 + np.cumsum(rng.exponential(1 / 800.0, len(spoofed)))
     for i, (src, t) in enumerate(zip(spoofed, ts)):
         c = cap.conv(src, victim, int(rng.integers(1024, 65536)), 80, TCP, label)
-        cap.add(c, t, True, SYN, 54)
+        cap.add(c, t, True, SYN, src.syn_frame)
         resend = t + 1e-4 + np.array([0, 1, 3, 7, 15, 31]) * rng.uniform(0.99, 1.01)
         cap.add(c, resend if i < backlog else resend[:1], False, SYNACK, victim.syn_frame)
     for bot in bots:
@@ -382,7 +451,8 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[dict[str, np.ndarray], list[tupl
     servers = external(40)
     ntp_server, ssh_remote, chat = external(3)
     c2 = Host(ip("185.225.19.43"), 64 - 13, 74)
-    scanner = Host(ip("203.0.113.77"), 64 - 14, 58)
+    dead = [lan(n, 128, 66) for n in (7, 30, 31, 60, 61)]  # addresses of hosts no longer there
+    visitors = external(30)
     sink = servers[3]  # a cloud host the office also browses
     bcast = Host(ip("192.168.10.255"), 0, 0)
     mdns, ssdp = Host(ip("224.0.0.251"), 0, 0), Host(ip("239.255.255.250"), 0, 0)
@@ -395,9 +465,14 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[dict[str, np.ndarray], list[tupl
     _ssh(cap, nix[2], ssh_remote, 0.045)
     _chat(cap, win[0], chat, 0.03)
     _chat(cap, nix[3], chat, 0.03)
+    lan_hosts = clients + [resolver, web_local, ssh_local]
+    _failed_connects(cap, clients, lan_hosts, dead, servers)
+    _inbound_web(cap, web_local, visitors)
 
-    _port_scan(cap, scanner, [web_local], {22, 80})
-    _syn_flood(cap, web_local, external(300), [], backlog=10)
+    open_ports = {h.addr: {445, 139} for h in win + [resolver]}
+    open_ports.update({web_local.addr: {22, 80}, ssh_local.addr: {22}, resolver.addr: {53, 139, 445, 3389}})
+    _port_scan(cap, win[0], lan_hosts, dead, web_local, open_ports)
+    _syn_flood(cap, web_local, external(300), [], backlog=256)
     _beacon(cap, win[4], c2, period=1.0, jitter=0.1, t0=10.0, t1=DURATION - 50)
     _beacon(cap, win[2], c2, period=2.0, jitter=0.2, t0=70.0, t1=DURATION - 50)
     _beacon(cap, win[3], c2, period=1.5, jitter=0.15, t0=30.0, t1=DURATION - 60)

@@ -14,12 +14,14 @@ from ..demo import DEFAULT_SEED, make_demo
 def demo(directory: str, seed: int) -> None:
     """Write DIR/demo.pcap and DIR/demo.csv: four minutes of a small LAN with labelled attacks.
 
-    Normal traffic (DNS, web sessions, NTP, broadcast chatter, SSH and chat sessions) plus a port
-    scan, a SYN flood, C2 beaconing, a slow upload (exfiltration) and a DNS tunnel, labelled in
-    CICIDS2017 CSV columns so that `netml learn --pcap DIR/demo.pcap --label DIR/demo.csv` runs.
+    Normal traffic (DNS, web sessions, NTP, broadcast chatter, SSH and chat sessions, visitors of
+    the office web server, failed connections) plus a scan and sweep, a SYN flood, C2 beaconing, a
+    slow upload (exfiltration) and a DNS tunnel, labelled in CICIDS2017 CSV columns so that
+    `netml learn --pcap DIR/demo.pcap --label DIR/demo.csv --context` runs. Each scan probe and
+    flood SYN looks like a normal failed connection: --context (host context) is what finds them.
     """
     info = make_demo(directory, seed=seed)
     kinds = ", ".join(f"{k} {v}" for k, v in info["by_label"].items() if k != "BENIGN")
     click.echo(f"wrote {info['pcap']} ({info['packets']} packets: {info['tcp']} TCP, {info['udp']} UDP)")
     click.echo(f"wrote {info['csv']} ({info['rows']} flow rows, {info['anomalous_rows']} anomalous: {kinds})")
-    click.echo(f"next: netml learn --pcap {info['pcap']} --label {info['csv']} -o model.netml")
+    click.echo(f"next: netml learn --pcap {info['pcap']} --label {info['csv']} --context -o model.netml")
