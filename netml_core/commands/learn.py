@@ -28,7 +28,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ..defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
+from ..defaults import (DEFAULT_ALGORITHM, DEFAULT_CONTEXT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_READER,
+                        DEFAULT_SPLITTER, default_algorithm)
 from ..completion import complete_algorithm, complete_feature, complete_path, complete_reader, complete_splitter
 from ..errors import NetmlError, ParameterError, UnknownComponentError
 
@@ -109,7 +110,8 @@ def _options(f):
         click.option("--feature-param", "feature_param", default=None, metavar="YAML|JSON|PATH",
                      help="Feature parameters, e.g. '{first_n: 4}'; see --help-param."),
         click.option("--algorithm", default=None, metavar="NAME", shell_complete=complete_algorithm,
-                     help=f"Detector (default {DEFAULT_ALGORITHM}); see --help-algorithm."),
+                     help=f"Detector (default {DEFAULT_ALGORITHM}; {DEFAULT_CONTEXT_ALGORITHM} with --context); "
+                          "see --help-algorithm."),
         click.option("--param", default=None, metavar="YAML|JSON|PATH",
                      help="Detector parameters: YAML/JSON text or file; may map algorithm names to parameters."),
         click.option("--help-algorithm", is_flag=True, default=None, help="List installed detectors and exit."),
@@ -207,14 +209,20 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
 
         click.echo(format_algorithm_help(reg))
         return
-    algorithm = o["algorithm"] or DEFAULT_ALGORITHM
-    if o["help_param"]:
-        _help_param(reg, algorithm, o)
-        return
-
     feature, feature_params, feature_file = resolve_feature(
         o["feature"], o["fft"], o["header"], reg, default=COMPAT_0X["feature"] if o["compat"] else DEFAULT_FEATURE)
     feature_file = o["feature_file"] or feature_file
+    features = None
+    if action == "train" and feature_file and not o["help_param"]:
+        from .. import features_file
+
+        features = features_file.read_features(feature_file)
+        stored = features.fitted.get("feature")
+        feature = stored.get("name") if isinstance(stored, dict) and isinstance(stored.get("name"), str) else feature
+    algorithm = o["algorithm"] or default_algorithm("context" if o["context"] else feature)
+    if o["help_param"]:
+        _help_param(reg, algorithm, o)
+        return
     if action in ("extract", "train") and not feature_file:
         raise click.UsageError(f"'learn {action}' needs the features file: --feature-file PATH "
                                "(or --feature PATH)")
@@ -265,7 +273,7 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
         if front_opts:
             raise click.UsageError(f"'learn train' takes flows and features as {feature_file} holds them; "
                                    f"{front_opts[0]} belongs to 'learn extract'")
-        pipe, X, y, flows_info = _read_features(feature_file, algorithm, detector_params, o["scaler"])
+        pipe, X, y, flows_info = _read_features(feature_file, features, algorithm, detector_params, o["scaler"])
 
     _train(pipe, X, y, flows_info, o)
 
@@ -472,12 +480,10 @@ def _write_features(path: str, pipe, ex) -> None:
     features_file.write_features(path, ex.X, ex.y, ex.flows, fitted)
 
 
-def _read_features(path: str, algorithm: str, detector_params: dict, scaler: str | None):
-    from .. import features_file
+def _read_features(path: str, data, algorithm: str, detector_params: dict, scaler: str | None):
     from ..model_file import ComponentRecord, check_plugins_installed, check_states
     from ..pipeline import Pipeline
 
-    data = features_file.read_features(path)
     fitted = data.fitted or {}
     records = {role: ComponentRecord(kind=role, name=v["name"], params=v.get("params") or {},
                                      state=v.get("state") or {}, plugin=v.get("plugin", ""),
