@@ -10,7 +10,7 @@ holds (netml 0.x drops one-packet flows and tails) counts as a missed flow with 
 `netml evaluate ../shared/data/evalset-dev/scenarios.json`.
 
     python benchmarks/bench_detection.py [--train-seed 20171] [--test-seed 7]
-        [--pipelines 'meter/flowstats/gmm,meter:uni/stats/ocsvm,netml/iat/ocsvm']
+        [--pipelines 'meter/flowstats/gmm,meter/flowstats+context/gmm,netml/iat/ocsvm']
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from netml_core.packets import words_to_ip
 from netml_core.pipeline import Pipeline
 
 KINDS = ("PortScan", "DoS-SYNflood", "Bot-Beacon", "Exfiltration", "DNS-Tunnel")
-DEFAULT_PIPELINES = ("meter/flowstats/gmm,meter/flowstats/knn,meter/flowstats/kde,meter/flowstats/ocsvm,"
-                     "meter:uni/flowstats/gmm,meter/stats/gmm,meter:uni/stats/ocsvm,netml/iat/ocsvm")
+DEFAULT_PIPELINES = ("meter/flowstats/gmm,meter/flowstats+context/knn,meter/flowstats+context/gmm,"
+                     "meter/flowstats+context/kde,meter/flowstats/knn,meter/flowstats/kde,meter/flowstats/ocsvm,"
+                     "meter:uni/stats/ocsvm,netml/iat/ocsvm")
 
 
 def kind_table(csv_path: Path) -> dict[tuple, str]:
@@ -74,13 +75,19 @@ def flow_kinds(flows, table) -> np.ndarray:
 
 
 def pipeline(spec: str) -> Pipeline:
-    """``splitter[:uni]/feature/detector`` -> an unfitted pipeline."""
+    """``splitter[:uni]/feature[+context]/detector`` -> an unfitted pipeline (``+context``: the
+    feature composed with host context, as ``netml learn --context``)."""
     splitter, feature, detector = spec.split("/")
     params = {}
     if ":" in splitter:
         splitter, direction = splitter.split(":")
         params["direction"] = direction
-    return Pipeline(flow_splitter=splitter, flow_splitter_params=params, feature=feature, detector=detector)
+    feature_params = {}
+    if feature.endswith("+context"):
+        feature_params = {"base": feature[: -len("+context")]}
+        feature = "context"
+    return Pipeline(flow_splitter=splitter, flow_splitter_params=params, feature=feature,
+                    feature_params=feature_params, detector=detector)
 
 
 def main() -> None:
@@ -98,8 +105,8 @@ def main() -> None:
         table = kind_table(test / "demo.csv")
         print(f"train: netml demo --seed {args.train_seed} (normal flows); test: --seed {args.test_seed}; "
               f"threshold at FPR {args.fpr}")
-        print(f"{'pipeline':28s} {'all':>6s} " + " ".join(f"{k[:12]:>14s}" for k in KINDS) + f" {'FPR':>6s}")
-        print(f"{'':28s} {'AUC':>6s} " + " ".join(f"{'AUC/recall':>14s}" for _ in KINDS))
+        print(f"{'pipeline':28s} {'all':>11s} " + " ".join(f"{k[:12]:>14s}" for k in KINDS) + f" {'FPR':>6s}")
+        print(f"{'':28s} {'AUC/recall':>11s} " + " ".join(f"{'AUC/recall':>14s}" for _ in KINDS))
         for spec in args.pipelines.split(","):
             pipe = pipeline(spec)
             ex = pipe.fit_extract([train / "demo.pcap"], [CsvLabels(train / "demo.csv")])
@@ -122,7 +129,8 @@ def main() -> None:
             y = np.r_[np.zeros(normal.sum()), np.ones(len(attack_scores))]
             auc_all = roc_auc(y, np.r_[scores[normal], attack_scores])
             fpr = (scores[normal] > pipe.threshold).mean()
-            print(f"{spec:28s} {auc_all:6.3f} " + " ".join(f"{c:>14s}" for c in cells) + f" {fpr:6.3f}", flush=True)
+            recall_all = (attack_scores > pipe.threshold).mean()
+            print(f"{spec:28s} {auc_all:6.3f}/{recall_all:4.2f} " + " ".join(f"{c:>14s}" for c in cells) + f" {fpr:6.3f}", flush=True)
 
 
 if __name__ == "__main__":
