@@ -158,3 +158,24 @@ def test_learn_context_then_classify_the_same_scores(tmp_path):
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 199 and all(np.isfinite(r["score"]) for r in rows)
+
+
+def test_context_chooses_knn_unless_an_algorithm_is_named(tmp_path):
+    """With --context the default detector is knn, also for `learn train` on a context features file;
+    a named --algorithm wins, and per-flow features keep gmm."""
+    from helpers import demo_data
+
+    data = demo_data()
+    common = ["-p", data / "demo.pcap", "-l", data / "demo.csv"]
+    code, out, err = cli("learn", *common, "--context", "-o", tmp_path / "a.netml")
+    assert code == 0 and "algorithm=knn" in out, err
+    code, out, err = cli("learn", *common, "--context", "--algorithm", "gmm", "-o", tmp_path / "b.netml")
+    assert code == 0 and "algorithm=gmm" in out, err
+    code, out, err = cli("learn", "extract", *common, "--context", "--feature-file", tmp_path / "ctx.npz")
+    assert code == 0, err
+    code, out, err = cli("learn", "train", "--feature-file", tmp_path / "ctx.npz", "-o", tmp_path / "c.netml")
+    assert code == 0 and "algorithm=knn" in out, err
+    code, out, err = cli("learn", "extract", *common, "--feature-file", tmp_path / "flow.npz")
+    assert code == 0, err
+    code, out, err = cli("learn", "train", "--feature-file", tmp_path / "flow.npz", "-o", tmp_path / "d.netml")
+    assert code == 0 and "algorithm=gmm" in out, err
