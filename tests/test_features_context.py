@@ -67,6 +67,9 @@ def test_a_beacon_is_regular_and_a_person_is_not():
     assert cv[is_beacon].max() == pytest.approx(0.0, abs=1e-9) and gaps[is_beacon].max() == 8
     assert X[is_beacon, names.index("pair_gap_mean")].max() == pytest.approx(60.0)
     assert cv[~is_beacon].max() > 0.8
+    # a gap longer than max_gap starts the series anew: calls a minute apart make no series at 50 s
+    X = flow_context(flows, [60.0], 8, log=False, max_gap=50.0)
+    assert X[is_beacon, names.index("pair_gaps")].max() == 0
 
 
 def _oracle(flows, w):
@@ -179,3 +182,74 @@ def test_context_chooses_knn_unless_an_algorithm_is_named(tmp_path):
     assert code == 0, err
     code, out, err = cli("learn", "train", "--feature-file", tmp_path / "flow.npz", "-o", tmp_path / "d.netml")
     assert code == 0 and "algorithm=gmm" in out, err
+
+
+# -- streaming: rows given as flows end are the whole capture's rows ------------------------------------
+def _stream_rows(feature, packets, size):
+    """Run the flow meter and the context stream batch by batch; (key -> row) of every flow given."""
+    from netml_core.flowmeter import FlowMeterSplitter
+
+    state = FlowMeterSplitter().stream()
+    ctx = feature.stream(state.splitter)
+    out, given = {}, []
+    for lo in range(0, len(packets), size):
+        ended = state.push(packets.take(np.arange(lo, min(lo + size, len(packets)))))
+        before = int(state.carry.ts_ns.min()) if state.carry is not None else state.watermark
+        given.append(ctx.push(ended, before))
+    given.append(ctx.finish(state.flush()))
+    for flows, X in given:
+        out.update(_rows_by_key(flows, X))
+    return out, ctx
+
+
+def _rows_by_key(flows, X):
+    t = flows.packets.ts_ns[flows.order[flows.offsets[:-1]]]
+    return {(int(t[i]), int(flows.sport[i]), int(flows.dport[i]), tuple(flows.src[i].tolist()),
+             tuple(flows.dst[i].tolist())): X[i].tobytes() for i in range(len(flows))}
+
+
+@pytest.mark.parametrize("params, sizes", [({"max_gaps": 3}, (7, 1000, 100_000)),
+                                           ({"max_gaps": 3, "max_gap": 5.0, "windows": [2.0, 30.0]}, (333,))])
+def test_streamed_context_is_the_whole_capture_context(tmp_path, params, sizes):
+    """The demo's scan, flood and beacons (context at 1, 10, 60 s and beacon gaps), fed as flows end,
+    give bit for bit the rows of the whole capture, for any batch size."""
+    from netml_core.demo import make_demo
+    from netml_core.readers.native import NativeReader
+
+    make_demo(tmp_path, seed=5)
+    packets = NativeReader().read(tmp_path / "demo.pcap")
+    flows = FlowMeterSplitter().split(packets)
+    feature = get_registry().create("feature", "context", params).fit(flows)
+    whole = _rows_by_key(flows, feature.transform(flows))
+    for size in sizes:
+        got, ctx = _stream_rows(feature, packets, size)
+        assert got == whole, size
+        assert len(got) == len(flows)
+        # what it keeps: summaries of recent flows and of each pair's last 3, not every flow
+        assert ctx.waiting_flows == 0 and len(ctx.history or ()) == 0
+    got, ctx = _stream_rows(feature, packets.take(np.arange(len(packets) // 2)), 1000)
+    assert len(ctx.history or ()) == 0
+
+
+def test_streamed_context_keeps_only_recent_flows_and_each_pairs_last_gaps():
+    from netml_core.flowmeter import FlowMeterSplitter as Meter
+
+    # one host polls a server every 30 s for an hour, another calls a new address every second
+    poll = [(30.0 * k, C, 40000 + k, S1, 443, 6, S) for k in range(120)]
+    sweep = [(1.0 * k, "10.0.0.8", 50000 + k, f"10.1.{k // 250}.{k % 250 + 1}", 23, 6, S) for k in range(3600)]
+    packets = _pt(sorted(poll + sweep))
+    flows = Meter().split(packets)
+    feature = get_registry().create("feature", "context", {"windows": [10.0], "max_gaps": 4, "max_gap": 60.0}).fit(flows)
+    state = Meter().stream()
+    ctx = feature.stream(state.splitter)
+    sizes = []
+    for lo in range(0, len(packets), 500):
+        ended = state.push(packets.take(np.arange(lo, min(lo + 500, len(packets)))))
+        before = int(state.carry.ts_ns.min()) if state.carry is not None else state.watermark
+        ctx.push(ended, before)
+        sizes.append(len(ctx.history or ()))
+    # the sweep's pairs are each 1 flow, kept while within max_gap (60 s); the poll keeps its last 4
+    assert max(sizes) < 200, sizes
+    poll_kept = np.count_nonzero(ctx.history.src[:, 1] == ip_to_words([C])[0][1])
+    assert poll_kept == 4
+    assert feature.stream(Meter(direction="uni")) is None

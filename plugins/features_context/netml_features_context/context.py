@@ -34,14 +34,18 @@ class ContextFeature(Feature):
         "base_params": "parameters of the base feature (a mapping)",
         "windows": "window lengths in seconds for the host statistics (1 to 6 values, each <= 86400)",
         "max_gaps": "flow starts from a source to one destination whose gaps measure regularity (beacons)",
+        "max_gap": "seconds: a longer gap between two flow starts of a host pair ends its series of gaps "
+                   "(beacons call at least this often); bounds what a stream keeps per pair",
         "log": "log1p the counts, packets, bytes and gaps (shares stay in [0, 1])",
     }
 
-    def __init__(self, base="flowstats", base_params=None, windows=(1.0, 10.0, 60.0), max_gaps=8, log=True):
+    def __init__(self, base="flowstats", base_params=None, windows=(1.0, 10.0, 60.0), max_gaps=8, max_gap=3600.0,
+                 log=True):
         self.base = base
         self.base_params = base_params
         self.windows = windows
         self.max_gaps = max_gaps
+        self.max_gap = max_gap
         self.log = log
         self._validate()
 
@@ -57,6 +61,8 @@ class ContextFeature(Feature):
                                  f"(0, {MAX_WINDOW_S:g}], got {w!r}")
         if isinstance(self.max_gaps, bool) or not isinstance(self.max_gaps, Integral) or not 1 <= self.max_gaps <= 1000:
             raise ParameterError(f"parameter 'max_gaps' must be an integer in [1, 1000], got {self.max_gaps!r}")
+        if isinstance(self.max_gap, bool) or not isinstance(self.max_gap, Real) or not 0 < float(self.max_gap) <= MAX_WINDOW_S:
+            raise ParameterError(f"parameter 'max_gap' must be seconds in (0, {MAX_WINDOW_S:g}], got {self.max_gap!r}")
         if not isinstance(self.log, bool):
             raise ParameterError(f"parameter 'log' must be true or false, got {self.log!r}")
 
@@ -82,11 +88,22 @@ class ContextFeature(Feature):
         self._check_fitted("n_features_")
         base = self._fitted_base()
         X = np.asarray(base.transform(flows), dtype=np.float64)
-        C = flow_context(flows, self._windows(), int(self.max_gaps), log=self.log)
+        C = flow_context(flows, self._windows(), int(self.max_gaps), log=self.log, max_gap=float(self.max_gap))
         out = np.hstack([X.reshape(len(flows), int(self.n_features_) - C.shape[1]), C])
         if out.shape[1] != int(self.n_features_):
             raise ModelFileError(f"context was fitted with {self.n_features_} values but gives {out.shape[1]}")
         return np.ascontiguousarray(out)
+
+    def stream(self, splitter) -> "ContextStream | None":
+        """A state that gives each flow's row once every flow that started before it has ended, for
+        flows that carry both directions (``meter``); None for one-way flows, whose "answered" looks
+        for the reverse flow at any time."""
+        from .stream import ContextStream
+
+        self._check_fitted("n_features_")
+        if getattr(splitter, "direction", None) != "bi":
+            return None
+        return ContextStream(self)
 
     def feature_names(self) -> list[str]:
         self._check_fitted("n_features_")

@@ -51,32 +51,87 @@ def _fmt(w: float) -> str:
     return f"{w:g}"
 
 
-def flow_context(flows: FlowTable, windows: list[float], max_gaps: int, log: bool = True) -> np.ndarray:
+class Summary:
+    """What host context needs of each flow, one array per value: start (ns), hosts, ports, protocol,
+    packets, bytes and whether it went unanswered. The context of a flow depends on these alone, so a
+    stream can keep the summaries of past flows and drop their packets."""
+
+    FIELDS = ("start", "src", "dst", "sport", "dport", "proto", "pkts", "nbytes", "unanswered")
+
+    def __init__(self, **arrays):
+        for name in self.FIELDS:
+            setattr(self, name, arrays[name])
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @classmethod
+    def of(cls, flows: FlowTable) -> "Summary":
+        off = flows.offsets
+        n = len(flows)
+        head = flows.order[off[:-1]] if n else np.zeros(0, dtype=np.int64)
+        return cls(
+            start=flows.packets.ts_ns[head].astype(np.int64),
+            src=flows.src, dst=flows.dst, sport=flows.sport.astype(np.uint64), dport=flows.dport.astype(np.uint64),
+            proto=flows.proto.astype(np.uint64),
+            pkts=np.diff(off).astype(np.float64),
+            nbytes=seg.segment_sum(flows.packets.wire_len[flows.order].astype(np.int64), off).astype(np.float64),
+            unanswered=(~_answered(flows)).astype(np.float64) if n else np.zeros(0),
+        )
+
+    def take(self, index) -> "Summary":
+        return Summary(**{name: getattr(self, name)[index] for name in self.FIELDS})
+
+    @staticmethod
+    def concat(parts: list["Summary"]) -> "Summary":
+        return Summary(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in Summary.FIELDS})
+
+
+def flow_context(flows: FlowTable, windows: list[float], max_gaps: int, log: bool = True,
+                 max_gap: float = 3600.0) -> np.ndarray:
     """``(n_flows, len(context_names(windows)))`` float64, finite, rows in flow order."""
+    return context_rows(Summary.of(flows), windows, max_gaps, log, max_gap=max_gap)[0]
+
+
+def canonical_order(flows: Summary) -> np.ndarray:
+    """Flows by start time, ties by 5-tuple: an order that does not depend on how flows arrive."""
+    keys = [flows.proto, flows.dport, flows.sport]
+    for col in (flows.dst, flows.src):
+        keys += [col[:, j] for j in range(col.shape[1] - 1, -1, -1)] if col.ndim == 2 else [col]
+    start = flows.start
+    return np.lexsort(keys + [start - (start.min() if len(start) else 0)])
+
+
+def context_rows(flows: Summary, windows: list[float], max_gaps: int, log: bool = True,
+                 known_new: dict | None = None, max_gap: float = 3600.0) -> tuple[np.ndarray, dict]:
+    """Context rows of ``flows`` (in their order) and each flow's "new pair / new port" flags per window.
+
+    Flows are ordered by start, ties broken by the 5-tuple, so the rows do not depend on the order the
+    flows come in. ``known_new`` (``{"rows": mask, w: (new_dst, new_port)}``) gives the flags of
+    flows whose earlier flows a stream has already dropped: their flags were fixed when they were
+    first computed and are used instead of recomputing them.
+    """
     n = len(flows)
     width = len(context_names(windows))
     if n == 0:
-        return np.zeros((0, width), dtype=np.float64)
-    off = flows.offsets
-    head = flows.order[off[:-1]]
-    start = flows.packets.ts_ns[head].astype(np.int64)
-    pkts = np.diff(off).astype(np.float64)
-    nbytes = seg.segment_sum(flows.packets.wire_len[flows.order].astype(np.int64), off).astype(np.float64)
-    unanswered = (~_answered(flows)).astype(np.float64)
-
-    by_time = seg.stable_argsort(start - start.min())
+        return np.zeros((0, width), dtype=np.float64), {}
+    start = flows.start
+    by_time = canonical_order(flows)
     src, dst = flows.src, flows.dst
-    dport = flows.dport.astype(np.uint64)
     src_g = _Groups([src], by_time, start)
     dst_g = _Groups([dst], by_time, start)
     pair_g = _Groups([src, dst], by_time, start)
-    port_g = _Groups([src, dport], by_time, start)
+    port_g = _Groups([src, flows.dport], by_time, start)
 
-    cols = []
+    cols, flags = [], {}
     for w in windows:
         w_ns = int(round(float(w) * NS))
         new_dst = pair_g.is_new(w_ns)
         new_port = port_g.is_new(w_ns)
+        if known_new is not None:
+            rows = known_new["rows"]
+            new_dst[rows], new_port[rows] = known_new[w]
+        flags[w] = (new_dst, new_port)
         new_src = new_dst  # a source new to the destination is the same (source, destination) pair
         flows_src = src_g.window_sum(None, w_ns)
         flows_dst = dst_g.window_sum(None, w_ns)
@@ -84,15 +139,15 @@ def flow_context(flows: FlowTable, windows: list[float], max_gaps: int, log: boo
             flows_src,
             src_g.window_sum(new_dst, w_ns),
             src_g.window_sum(new_port, w_ns),
-            src_g.window_sum(unanswered, w_ns) / flows_src,
-            src_g.window_sum(pkts, w_ns),
-            src_g.window_sum(nbytes, w_ns),
+            src_g.window_sum(flows.unanswered, w_ns) / flows_src,
+            src_g.window_sum(flows.pkts, w_ns),
+            src_g.window_sum(flows.nbytes, w_ns),
             flows_dst,
             dst_g.window_sum(new_src, w_ns),
-            dst_g.window_sum(unanswered, w_ns) / flows_dst,
+            dst_g.window_sum(flows.unanswered, w_ns) / flows_dst,
             pair_g.window_sum(None, w_ns),
         ]
-    n_gaps, gap_mean, gap_cv = pair_g.recent_gaps(max_gaps)
+    n_gaps, gap_mean, gap_cv = pair_g.recent_gaps(max_gaps, int(round(max_gap * NS)))
     cols += [n_gaps, gap_mean, gap_cv]
     shares = _share_columns(windows)
     T = np.empty((len(cols), n))  # one contiguous row per value, filled (and logged) in place
@@ -101,7 +156,7 @@ def flow_context(flows: FlowTable, windows: list[float], max_gaps: int, log: boo
             np.log1p(col, out=T[i])
         else:
             T[i] = col
-    return np.ascontiguousarray(T.T)
+    return np.ascontiguousarray(T.T), flags
 
 
 def _share_columns(windows) -> np.ndarray:
@@ -166,31 +221,39 @@ class _Groups:
         out[self.perm] = new
         return out
 
-    def recent_gaps(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def recent_gaps(self, k: int, max_gap_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per flow: how many of the last ``k`` gaps between starts of its group exist (up to it),
-        their mean (s) and coefficient of variation (std / mean, 0 for a single gap)."""
+        their mean (s) and coefficient of variation (std / mean, 0 for a single gap). A gap longer
+        than ``max_gap_ns`` starts the series anew, as the group's first flow does.
+
+        Summed gap by gap from the newest back (k vectorised steps), not by prefix sums over all
+        flows: a flow's figures then depend on its own gaps only, bit for bit, whichever other flows
+        are in the table (a stream holds fewer than the whole capture)."""
         first = np.zeros(self.n, dtype=bool)
         first[self.offsets[:-1][np.diff(self.offsets) > 0]] = True
-        gap = np.zeros(self.n)
-        gap[1:] = (self.t[1:] - self.t[:-1]) / NS
+        gap_ns = np.zeros(self.n, dtype=np.int64)
+        np.subtract(self.t[1:], self.t[:-1], out=gap_ns[1:])
+        first |= gap_ns > max_gap_ns
+        gap = gap_ns / NS
         gap[first] = 0.0
-        has = (~first).astype(np.float64)
-        c1, c2, cn = (np.zeros(self.n + 1) for _ in range(3))
-        np.cumsum(gap, out=c1[1:])
-        np.cumsum(gap * gap, out=c2[1:])
-        np.cumsum(has, out=cn[1:])
         pos = np.arange(self.n)
-        group_start = self.offsets[:-1][self.gid]
-        lo = np.maximum(pos - k + 1, group_start)
-        count = cn[pos + 1] - cn[lo]
-        total = c1[pos + 1] - c1[lo]
-        sq = c2[pos + 1] - c2[lo]
-        safe = np.maximum(count, 1.0)
+        series_start = np.maximum.accumulate(np.where(first, pos, 0))
+        count = np.minimum(pos - series_start, k).astype(np.int64)  # gaps available
+        total = np.zeros(self.n)
+        for j in range(int(count.max()) if self.n else 0):
+            has = count > j
+            total[has] += gap[pos[has] - j]
+        safe = np.maximum(count, 1)
         mean = total / safe
-        var = np.maximum(sq / safe - mean * mean, 0.0)
-        cv = np.where(mean > 0, np.sqrt(var) / np.where(mean > 0, mean, 1.0), 0.0)
+        sq = np.zeros(self.n)
+        for j in range(int(count.max()) if self.n else 0):
+            has = count > j
+            d = gap[pos[has] - j] - mean[has]
+            sq[has] += d * d
+        std = np.sqrt(sq / safe)
+        cv = np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), 0.0)
         out = [np.empty(self.n) for _ in range(3)]
-        for o, v in zip(out, (count, mean, np.minimum(cv, MAX_CV))):
+        for o, v in zip(out, (count.astype(np.float64), mean, np.minimum(cv, MAX_CV))):
             o[self.perm] = v
         return out[0], out[1], out[2]
 

@@ -1,0 +1,111 @@
+"""Host context over flows that arrive as they end (``netml classify`` on a live or large capture).
+
+A flow's context counts the flows of its hosts that started up to its own start, with their packets,
+bytes and whether they were answered: known only once those flows have ended. So a flow waits until
+every flow that started before it has ended; the splitter's stream says when that is (the earliest
+start among its open flows). Then its row is the one the whole capture gives: the same windows over
+the same flows, in the same order (start, then 5-tuple).
+
+Past flows are kept as summaries (``Summary``), not packets: those that started within the longest
+window of the oldest flow still to come, plus the last ``max_gaps`` flows of every host pair seen
+within ``max_gap`` (the beacon gaps look that far back). Their "new pair / new port" flags are kept as
+computed, since the flows before them that decided those flags may be gone. Memory: the flows of
+the last window plus ``max_gaps`` summaries per host pair of the last ``max_gap`` seconds, and the
+ended flows still waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from netml_core import segments as seg
+from netml_core.flowtable import FlowTable
+
+from .windows import NS, Summary, canonical_order, context_rows
+
+
+class ContextStream:
+    """``push(flows, complete_before_ns)`` takes flows that ended and gives ``(flows, rows)`` of those
+    whose context is now final; ``finish(flows)`` takes the last ones and gives all that wait."""
+
+    def __init__(self, feature):
+        self.feature = feature
+        self.base = feature._fitted_base()
+        self.windows = feature._windows()
+        self.max_window_ns = int(round(max(self.windows) * NS))
+        self.max_gaps = int(feature.max_gaps)
+        self.max_gap_s = float(feature.max_gap)
+        self.history: Summary | None = None
+        self.history_new: dict = {}
+        self.waiting: list[tuple[FlowTable, np.ndarray, Summary]] = []
+
+    def push(self, flows: FlowTable, complete_before_ns: int | None) -> tuple[FlowTable, np.ndarray]:
+        """``complete_before_ns``: every flow that started before it has been pushed (None: not known yet)."""
+        if len(flows):
+            X = np.asarray(self.base.transform(flows), dtype=np.float64).reshape(len(flows), -1)
+            self.waiting.append((_own_packets(flows), X, Summary.of(flows)))
+        if complete_before_ns is None or not self.waiting:
+            return self._none(flows)
+        return self._release(flows, complete_before_ns)
+
+    def finish(self, flows: FlowTable) -> tuple[FlowTable, np.ndarray]:
+        """The last flows (end of input): every flow's context is final."""
+        self.push(flows, None)
+        return self._release(flows, None) if self.waiting else self._none(flows)
+
+    @property
+    def waiting_flows(self) -> int:
+        return sum(len(w[0]) for w in self.waiting)
+
+    def _none(self, like: FlowTable) -> tuple[FlowTable, np.ndarray]:
+        return like.subset(np.zeros(0, dtype=np.int64)), np.zeros((0, int(self.feature.n_features_)))
+
+    def _release(self, like: FlowTable, before: int | None) -> tuple[FlowTable, np.ndarray]:
+        flows = FlowTable.concat([w[0] for w in self.waiting]) if len(self.waiting) > 1 else self.waiting[0][0]
+        X = np.vstack([w[1] for w in self.waiting])
+        summary = Summary.concat([w[2] for w in self.waiting])
+        final = np.ones(len(summary), dtype=bool) if before is None else summary.start < before
+        if not final.any():
+            self.waiting = [(flows, X, summary)]
+            return self._none(like)
+        done = summary.take(final)
+        n_old = 0 if self.history is None else len(self.history)
+        table = done if self.history is None else Summary.concat([self.history, done])
+        known = None
+        if n_old:
+            rows = np.zeros(len(table), dtype=bool)
+            rows[:n_old] = True
+            known = {"rows": rows, **{w: (np.r_[d, np.zeros(len(done))][rows], np.r_[p, np.zeros(len(done))][rows])
+                                      for w, (d, p) in self.history_new.items()}}
+        C, flags = context_rows(table, self.windows, self.max_gaps, log=self.feature.log, known_new=known,
+                                max_gap=self.max_gap_s)
+        out = (flows.subset(np.flatnonzero(final)), np.ascontiguousarray(np.hstack([X[final], C[n_old:]])))
+        rest = np.flatnonzero(~final)
+        self.waiting = [(_own_packets(flows.subset(rest)), X[rest], summary.take(rest))] if len(rest) else []
+        keep = self._keep(table, before)
+        self.history = table.take(keep)
+        self.history_new = {w: (d[keep], p[keep]) for w, (d, p) in flags.items()}
+        return out
+
+    def _keep(self, table: Summary, before: int | None) -> np.ndarray:
+        """Past flows a later flow's context can still use: those within the longest window of the
+        earliest start to come, and the last ``max_gaps`` of each host pair whose newest flow is
+        within ``max_gap`` of it (an older one ends the pair's series of beacon gaps anyway)."""
+        if before is None:
+            return np.zeros(len(table), dtype=bool)
+        keep = table.start > before - self.max_window_ns
+        perm, offsets = seg.group_rows([table.src, table.dst], order=canonical_order(table))
+        sizes = np.diff(offsets)
+        rank_from_end = np.repeat(offsets[1:], sizes) - np.arange(len(perm))  # 1 for a pair's newest
+        newest = np.repeat(table.start[perm[offsets[1:] - 1]], sizes)
+        recent_pair = newest >= before - int(round(self.max_gap_s * NS))
+        keep[perm[(rank_from_end <= self.max_gaps) & recent_pair]] = True
+        return keep
+
+
+def _own_packets(flows: FlowTable) -> FlowTable:
+    """The flows on a packet table of their own packets only, so the batch they came from can go."""
+    return dataclasses.replace(flows, packets=flows.packets.take(flows.order),
+                               order=np.arange(len(flows.order), dtype=np.int64))
