@@ -27,6 +27,16 @@ class FlowStream:
     def open_packets(self) -> int:
         return 0 if self.carry is None else len(self.carry)
 
+    @property
+    def complete_before_ns(self) -> int | None:
+        """Every flow that started before this time (ns) has been given by ``push``: the earliest
+        packet carried (the first of the oldest open flow), else the newest packet seen; None when
+        the splitter does not tell. A feature that looks at the flows around each flow (host context)
+        waits for it."""
+        if self.carry is not None and len(self.carry):
+            return int(self.carry.ts_ns.min())
+        return getattr(self, "watermark", None)
+
     def push(self, batch: PacketTable) -> FlowTable:
         self.packets_in += len(batch)
         self._observe(batch)

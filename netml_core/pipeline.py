@@ -76,12 +76,20 @@ class ClassifyStream:
         self.pipe, self.state, self.source, self.max_packets = pipe, state, source, max_packets
         self.stats = stats if stats is not None else {}
         self.finished = False
+        # a feature that looks at the flows around each flow streams through its own state
+        self.context = None
+        if not getattr(pipe.feature, "per_flow", False) and hasattr(pipe.feature, "stream"):
+            self.context = pipe.feature.stream(pipe.flow_splitter)
 
     def __iter__(self) -> Iterator[Classified]:
         for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
             if self.finished:
                 return
-            result = self.pipe._score_flows(self.state.push(batch))
+            flows = self.state.push(batch)
+            if self.context is None:
+                result = self.pipe._score_flows(flows)
+            else:
+                result = self.pipe._score_flows(*self.context.push(flows, self.state.complete_before_ns))
             self._count()
             yield result
         if not self.finished:
@@ -90,7 +98,9 @@ class ClassifyStream:
     def finish(self) -> Classified:
         """Score the flows still open (end of input, or the reader was interrupted)."""
         self.finished = True
-        result = self.pipe._score_flows(self.state.flush())
+        flows = self.state.flush()
+        result = self.pipe._score_flows(flows) if self.context is None else \
+            self.pipe._score_flows(*self.context.finish(flows))
         self._count()
         return result
 
@@ -353,8 +363,14 @@ class Pipeline:
 
     def can_stream(self) -> bool:
         """True when flows can be scored batch by batch as they end: a splitter with a ``stream()``
-        state and a feature whose rows depend on each flow's own packets only."""
-        return hasattr(self.flow_splitter, "stream") and bool(getattr(self.feature, "per_flow", False))
+        state and a feature whose rows depend on each flow's own packets only, or one with a
+        ``stream(splitter)`` state of its own for this splitter (host context on two-way flows)."""
+        if not hasattr(self.flow_splitter, "stream"):
+            return False
+        if getattr(self.feature, "per_flow", False):
+            return True
+        streams_with = getattr(self.feature, "streams_with", None)
+        return bool(streams_with is not None and streams_with(self.flow_splitter))
 
     def classify_stream(self, source, max_packets: int = STREAM_BATCH_PACKETS,
                         stats: dict | None = None, max_open_flows: int | None = None) -> "ClassifyStream":
@@ -374,10 +390,10 @@ class Pipeline:
                                      "(--max-open-flows)") from None
         return ClassifyStream(self, state, source, max_packets, stats)
 
-    def _score_flows(self, flows: FlowTable) -> Classified:
+    def _score_flows(self, flows: FlowTable, X: np.ndarray | None = None) -> Classified:
         if len(flows) == 0:
             X = np.zeros((0, len(self.feature.feature_names())), dtype=np.float64)
-        else:
+        elif X is None:
             X = np.asarray(self.feature.transform(flows), dtype=np.float64)
         scores = self.score(X)
         return Classified(flows=flows, scores=scores, anomalous=(scores > self.threshold).astype(np.int64),

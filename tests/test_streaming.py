@@ -57,11 +57,31 @@ def test_stream_equals_whole_capture_bit_for_bit(model, name, sizes, early):
             assert sum(len(r.flows) > 0 for r in streamed[:-1]) >= 2
 
 
-def test_a_feature_that_looks_at_other_flows_does_not_stream():
-    pipe = Pipeline(feature="context")
-    assert not pipe.can_stream()
+def test_which_pipelines_stream():
+    assert Pipeline(feature="context").can_stream()  # two-way flows: context waits for earlier flows
+    assert not Pipeline(feature="context", flow_splitter_params={"direction": "uni"}).can_stream()
+    assert not Pipeline(flow_splitter="netml", feature="context").can_stream()
     assert Pipeline(flow_splitter="netml", feature="iat").can_stream()
     assert Pipeline(feature="stats").can_stream()
+
+
+def test_a_context_model_streams_the_whole_capture_rows_and_scores(tmp_path):
+    """Host context streams too: a flow is scored once every flow that started before it has ended,
+    with the row and score of the whole capture, bit for bit, for any batch size."""
+    from netml_core.demo import make_demo
+
+    make_demo(tmp_path / "a", seed=3)
+    make_demo(tmp_path / "b", seed=4)
+    pipe = Pipeline(feature="context", detector="knn")
+    ex = pipe.fit_extract([str(tmp_path / "a" / "demo.pcap")])
+    pipe.fit_detector(ex.X, fpr=0.01, random_state=42)
+    capture = str(tmp_path / "b" / "demo.pcap")
+    whole = _keyed([pipe.classify(capture)])
+    for size in (500, 65_536):
+        streamed = list(pipe.classify_stream(capture, max_packets=size))
+        assert _keyed(streamed) == whole, size
+        if size == 500:  # verdicts come out along the capture, not all at the end
+            assert sum(len(r.flows) > 0 for r in streamed[:-1]) >= 10
 
 
 def test_cli_classify_streams_the_same_verdicts(model):

@@ -94,16 +94,19 @@ class ContextFeature(Feature):
             raise ModelFileError(f"context was fitted with {self.n_features_} values but gives {out.shape[1]}")
         return np.ascontiguousarray(out)
 
+    @staticmethod
+    def streams_with(splitter) -> bool:
+        """Flows that carry both directions (``meter``) stream; one-way flows do not, since whether
+        one was answered is the reverse flow, which may start later."""
+        return getattr(splitter, "direction", None) == "bi" and hasattr(splitter, "stream")
+
     def stream(self, splitter) -> "ContextStream | None":
-        """A state that gives each flow's row once every flow that started before it has ended, for
-        flows that carry both directions (``meter``); None for one-way flows, whose "answered" looks
-        for the reverse flow at any time."""
+        """A state that gives each flow's row once every flow that started before it has ended
+        (``netml_features_context.stream``); None when the splitter's flows cannot stream."""
         from .stream import ContextStream
 
         self._check_fitted("n_features_")
-        if getattr(splitter, "direction", None) != "bi":
-            return None
-        return ContextStream(self)
+        return ContextStream(self) if self.streams_with(splitter) else None
 
     def feature_names(self) -> list[str]:
         self._check_fitted("n_features_")
