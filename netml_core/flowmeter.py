@@ -187,6 +187,19 @@ class FlowMeterStream(FlowStream):
             newest = int(batch.ts_ns.max())
             self.watermark = newest if self.watermark is None else max(self.watermark, newest)
 
+    def expire(self, clock_ns: int) -> FlowTable | None:
+        """End the open flows whose timeouts have passed at ``clock_ns`` (a capture-clock estimate
+        on a quiet live link). The watermark of packets is kept: a packet that later turns out to
+        be older than ``clock_ns`` is split as usual (a flow ended here then restarts)."""
+        if self.carry is None or self.watermark is None or clock_ns <= self.watermark:
+            return None
+        packets_mark = self.watermark
+        self.watermark = int(clock_ns)
+        try:
+            return self._count(self._emit(self.carry, final=False))
+        finally:
+            self.watermark = packets_mark
+
     def _emit(self, table: PacketTable, final: bool) -> FlowTable:
         sp = self.splitter
         cut = sp._cut(table)

@@ -36,6 +36,11 @@ class FlowStream:
     def flush(self) -> FlowTable:
         return self._count(self._emit(self.carry if self.carry is not None else PacketTable.empty(), final=True))
 
+    def expire(self, clock_ns: int) -> FlowTable | None:
+        """Flows that have ended by ``clock_ns`` though no newer packet came (a live capture whose
+        link went quiet); ``None`` when the splitter's flows do not end on time alone."""
+        return None
+
     def _observe(self, batch: PacketTable) -> None:
         """Note what a new batch tells before it is split (e.g. the newest timestamp)."""
 

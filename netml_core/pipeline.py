@@ -70,18 +70,43 @@ class Classified:
 
 
 class ClassifyStream:
-    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows."""
+    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows.
 
-    def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None):
+    ``wall_clock``: on a live source that goes silent (the reader yields empty batches, ticks),
+    flows are ended on an estimate of the capture clock, the newest packet's time plus the wall
+    time since it arrived, so that a quiet link's last flows get their verdicts when their idle
+    timeout passes rather than when the next packet comes. Without it only packet times end flows.
+    """
+
+    def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None,
+                 wall_clock: bool = True, on_batch=None):
         self.pipe, self.state, self.source, self.max_packets = pipe, state, source, max_packets
         self.stats = stats if stats is not None else {}
         self.finished = False
+        self.wall_clock = wall_clock
+        self.on_batch = on_batch  # called with each packet batch read (progress)
+        self._newest: int | None = None  # newest packet time (ns) and when it arrived (monotonic s)
+        self._arrived = 0.0
 
     def __iter__(self) -> Iterator[Classified]:
         for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
             if self.finished:
                 return
-            result = self.pipe._score_flows(self.state.push(batch))
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            if len(batch):
+                newest = int(batch.ts_ns.max())
+                if self._newest is None or newest >= self._newest:
+                    self._newest, self._arrived = newest, time.monotonic()
+                flows = self.state.push(batch)
+            elif self.wall_clock and self._newest is not None:  # a tick: the source is silent
+                clock = self._newest + int((time.monotonic() - self._arrived) * 1e9)
+                flows = self.state.expire(clock)
+                if flows is None:
+                    continue
+            else:
+                continue
+            result = self.pipe._score_flows(flows)
             self._count()
             yield result
         if not self.finished:
@@ -357,12 +382,13 @@ class Pipeline:
         return hasattr(self.flow_splitter, "stream") and bool(getattr(self.feature, "per_flow", False))
 
     def classify_stream(self, source, max_packets: int = STREAM_BATCH_PACKETS,
-                        stats: dict | None = None, max_open_flows: int | None = None) -> "ClassifyStream":
+                        stats: dict | None = None, max_open_flows: int | None = None,
+                        wall_clock: bool = True, on_batch=None) -> "ClassifyStream":
         """Score a capture batch by batch: iterating gives one ``Classified`` per batch with the
         flows that ended by then (the last one those still open at the end of input). Memory holds
         one batch plus the packets of open flows; on a time-ordered capture the flows and scores are
         those of ``classify``, in the order the flows ended. ``finish()`` ends it early (Ctrl-C):
-        the open flows are scored as they are."""
+        the open flows are scored as they are. ``wall_clock``: see ``ClassifyStream``."""
         self._check_front_fitted()
         if max_open_flows is None:
             state = self.flow_splitter.stream()
@@ -372,7 +398,7 @@ class Pipeline:
             except TypeError:
                 raise ParameterError(f"splitter {self.names['flow_splitter']!r} cannot cap its open flows "
                                      "(--max-open-flows)") from None
-        return ClassifyStream(self, state, source, max_packets, stats)
+        return ClassifyStream(self, state, source, max_packets, stats, wall_clock=wall_clock, on_batch=on_batch)
 
     def _score_flows(self, flows: FlowTable) -> Classified:
         if len(flows) == 0:
