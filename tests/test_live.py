@@ -209,6 +209,8 @@ def test_follow_reads_a_growing_rotated_file_like_the_whole_capture(model, data,
     run = _Classify("-m", model, "--report-all", "--format", "jsonl", "--no-wall-clock", "--follow", path,
                     stdin=subprocess.DEVNULL)
     _grow(path, _pieces(first[100:], 8))
+    from_first = len(pipe.flow_splitter.stream().push(pipe.read(_file_like(first))))
+    assert run.wait_lines(from_first) == from_first > 100  # the first file is being followed
     if rotation == "rename":
         os.rename(path, tmp_path / "live.pcap.1")
         time.sleep(0.2)
@@ -218,8 +220,9 @@ def test_follow_reads_a_growing_rotated_file_like_the_whole_capture(model, data,
         path.write_bytes(b"")  # copytruncate: same file, shorter
         time.sleep(0.5)
         _grow(path, _pieces(second, 8))
-    assert run.wait_lines(by_packets) == by_packets
+    got = run.wait_lines(by_packets)
     code, err = run.end(signal.SIGTERM)
+    assert got == by_packets, err
     assert code == 0, err
     assert _keys([json.loads(line) for line in run.lines]) == expected
     assert f"netml classify: {len(expected)} flows" in err and "interrupted" in err
