@@ -21,6 +21,7 @@ import numpy as np
 from ..completion import complete_path
 from ..errors import NetmlError
 from ..packets import words_to_ip
+from ..progress import Progress
 from ..readers.live import Follow
 from .learn import setup_logging
 
@@ -60,9 +61,11 @@ def _endpoint(ip: str, port: int) -> str:
 @click.option("--wall-clock/--no-wall-clock", "wall_clock", default=True, show_default=True,
               help="Live input (pipe, --follow): when no packet comes, end flows whose idle timeout has passed "
                    "on the wall clock since the last packet (--no-wall-clock: only packet times end flows).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr (it is shown only on a terminal).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
 def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, ...], report_all: bool, fmt: str,
-             group: str, max_open_flows: int | None, follow: str | None, wall_clock: bool, verbose: int) -> None:
+             group: str, max_open_flows: int | None, follow: str | None, wall_clock: bool, quiet: bool,
+             verbose: int) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -107,16 +110,21 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
         if stream:
             # flows are scored and printed as they end (memory: one batch plus the open flows)
             stats: dict = {}
+            progress = Progress(source, enabled=False if quiet else None)
             stream_ = pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows,
-                                           wall_clock=wall_clock)
+                                           wall_clock=wall_clock, on_batch=progress.update)
             with _term_as_interrupt():
                 try:
                     for result in stream_:
+                        if len(result.flows):
+                            progress.clear()
                         n_flows, n_anomalies = _emit(writer, name, result, n_flows, n_anomalies)
                 except KeyboardInterrupt:
                     # Ctrl-C / SIGTERM on a live capture: the open flows get their verdicts, exit 0
+                    progress.clear()
                     n_flows, n_anomalies = _emit(writer, name, stream_.finish(), n_flows, n_anomalies)
                     interrupted = True
+            progress.close()
             n_packets = stats.get("packets", 0)
             evicted += stats.get("evicted", 0)
         else:

@@ -54,5 +54,7 @@ class NativeReader(Reader):
                 spb = "+spb" if getattr(framer, "spb_records", 0) else ""
                 return framer.format + spb + suffix
 
-            yield from packet_batches(framer.batches(), max_packets, cap.name, fmt, cap.stream_damage,
-                                      live=cap.live)
+            for table in packet_batches(framer.batches(), max_packets, cap.name, fmt, cap.stream_damage,
+                                        live=cap.live):
+                table.bytes_read = cap.position()  # for a progress line, not a column
+                yield table

@@ -118,6 +118,15 @@ class Capture:
         """Bytes arrive over time (a pipe, a followed file): batches are handed over at pauses."""
         return self.stream.live
 
+    def position(self) -> int:
+        """Bytes of the capture file (or live stream) read so far: progress only."""
+        if self._owned is not None:
+            try:
+                return self._owned.tell()
+            except (OSError, ValueError):
+                return 0
+        return int(getattr(getattr(self.stream, "_stream", None), "bytes_read", 0))
+
     def stream_damage(self) -> list[str]:
         """Damage found below the capture format (a broken gzip stream), as sentences."""
         err = getattr(self._decompressor, "error", "")
