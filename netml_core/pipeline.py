@@ -158,6 +158,22 @@ def _rereadable(source) -> bool:
     return isinstance(source, (str, os.PathLike)) and str(source) != "-"
 
 
+def _rows_in_order(blocks: list, order: np.ndarray) -> np.ndarray:
+    """``concatenate(blocks)[order]``, emptying ``blocks`` as it goes: each block is written to its
+    rows of the result and freed, so memory holds about one copy of the rows, not two."""
+    if len(blocks) == 1 and bool(np.all(order == np.arange(len(order)))):
+        return blocks.pop()
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = np.arange(len(order))
+    out = np.empty((len(order), blocks[0].shape[1]), dtype=np.float64)  # pages are taken as rows land
+    at = 0
+    while blocks:
+        b = blocks.pop(0)
+        out[dest[at:at + len(b)]] = b
+        at += len(b)
+    return out
+
+
 def _concat_parts(parts: list):
     return FlowKeys.concat(parts) if isinstance(parts[0], FlowKeys) else np.concatenate(parts)
 
@@ -303,39 +319,49 @@ class Pipeline:
         t0 = time.perf_counter()
         self.flow_splitter.fit(PacketTable.empty())
         self._stream_fit_done = False
-        parts: list[tuple] = []  # (FlowKeys, X, y, first time, first position) of non-empty flow sets
+        parts: list[tuple] = []  # (FlowKeys, y) of each capture with flows, in the whole-capture order
+        rows: list[np.ndarray] = []  # their feature rows (kept apart so that they can be freed one by one)
         n_per: list[int] = []
         n_packets = 0
         for source, lab in zip(sources, labels if labels is not None else [None] * len(sources)):
             state = self.flow_splitter.stream()
-            pieces = []
+            meta: list[tuple] = []  # (FlowKeys, y, first time, first position) of each set of ended flows
+            blocks: list[np.ndarray] = []  # and its rows
+
+            def keep_rows(flows, seq):
+                got = self._rows_of_ended(flows, seq, lab)
+                if got is not None:
+                    meta.append(got[:1] + got[2:])
+                    blocks.append(got[1])
+
             t_read, fmt = time.perf_counter(), "?"
             for batch in self.reader.iter_batches(source, batch_packets):
                 fmt = batch.format or fmt
                 if on_batch is not None:
                     on_batch(batch)
                 if len(batch):
-                    flows = state.push(batch)
-                    pieces.append(self._rows_of_ended(flows, state.emitted_seq, lab))
-            pieces.append(self._rows_of_ended(state.flush(), state.emitted_seq, lab))
+                    keep_rows(state.push(batch), state.emitted_seq)
+            keep_rows(state.flush(), state.emitted_seq)
             n_packets += state.packets_in
             log.info("read %s: %d packets (%s) in %.3f s, split as it was read", _label(source), state.packets_in,
                      fmt, time.perf_counter() - t_read)
             if state.disordered:  # the stream's flows are not the whole capture's: split it whole
                 log.info("%s is not in time order: read whole to split it", _label(source))
+                meta.clear()
+                blocks.clear()
                 packets = self.read(source)
-                pieces = [self._rows_of_ended(self.flow_splitter.split(packets), np.arange(len(packets)), lab)]
-            pieces = [p for p in pieces if p is not None]
-            n_per.append(sum(len(p[0]) for p in pieces))
-            if pieces:
-                keys, X, y, first_t, first_pos = (_concat_parts([p[i] for p in pieces]) for i in range(5))
+                keep_rows(self.flow_splitter.split(packets), np.arange(len(packets)))
+            n_per.append(sum(len(b) for b in blocks))
+            if blocks:
+                keys, y, first_t, first_pos = (_concat_parts([m[i] for m in meta]) for i in range(4))
                 order = np.lexsort((first_pos, first_t))
-                parts.append((keys.subset(order), X[order], y[order]))
+                parts.append((keys.subset(order), y[order]))
+                rows.append(_rows_in_order(blocks, order))
         counts = {"packets": n_packets, "flows": sum(n_per)}
-        y = np.concatenate([p[2] for p in parts]) if labels is not None and parts else np.zeros(0, np.int64)
+        y = np.concatenate([p[1] for p in parts]) if labels is not None and parts else np.zeros(0, np.int64)
         keep = self._check_flows(sources, labels, n_per, y if labels is not None else None, counts)
         flows = FlowKeys.concat([p[0] for p in parts])  # parts is not empty: _check_flows raised
-        X = np.concatenate([p[1] for p in parts])
+        X = _rows_in_order(rows, np.arange(len(flows)))
         y = y if labels is not None else None
         capture = np.repeat(np.arange(len(n_per)), n_per)
         if keep is not None:
