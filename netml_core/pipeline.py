@@ -120,7 +120,8 @@ class ClassifyStream:
         return result
 
     def _count(self) -> None:
-        self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0))
+        self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0),
+                          disordered=getattr(self.state, "disordered", False))
 
 
 class FlowKeys:

@@ -162,3 +162,13 @@ def test_cli_learn_extract_writes_the_whole_capture_rows(tmp_path):
     got = read_features(tmp_path / "f.npz")
     whole = Pipeline().fit_extract([str(capture)])
     assert np.array_equal(got.features, whole.X) and np.array_equal(got.first_ts, whole.flows.first_ts)
+
+
+def test_cli_warns_when_a_streamed_capture_is_not_in_time_order(model):
+    shuffled = need(EVAL / "DNS-Tunnel-Datasets__normal_00000_20230805150331.pcap")  # 13,914 steps back in time
+    code, _, err = cli("classify", "-m", model, "-p", shuffled)
+    assert code == 0, err
+    assert err.count("is not in time order") == 1
+    ordered = need(EVAL / "DNS-Tunnel-Datasets__dnscat2-cname_00001_20230903170247.pcap")
+    code, _, err = cli("classify", "-m", model, "-p", ordered)
+    assert code == 0 and "not in time order" not in err

@@ -127,6 +127,9 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
             progress.close()
             n_packets = stats.get("packets", 0)
             evicted += stats.get("evicted", 0)
+            if stats.get("disordered"):
+                click.echo(f"netml: warning: {name} is not in time order: flows were cut as packets came, so they "
+                           "may differ from those of training (sort it first, e.g. reordercap)", err=True)
         else:
             result = pipe.classify(source)
             n_packets, n_flows, n_anomalies = len(result.flows.packets), len(result.flows), int(result.anomalous.sum())
