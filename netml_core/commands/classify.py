@@ -111,12 +111,13 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
             # flows are scored and printed as they end (memory: one batch plus the open flows)
             stats: dict = {}
             progress = Progress(source, enabled=False if quiet else None)
+            shared_terminal = not _stdout_is_redirected()
             stream_ = pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows,
                                            wall_clock=wall_clock, on_batch=progress.update)
             with _term_as_interrupt():
                 try:
                     for result in stream_:
-                        if len(result.flows):
+                        if len(result.flows) and shared_terminal:  # verdict lines must not land on the bar
                             progress.clear()
                         n_flows, n_anomalies = _emit(writer, name, result, n_flows, n_anomalies)
                 except KeyboardInterrupt:
@@ -198,6 +199,13 @@ def _no_flows_reason(pipe, name: str, n: int) -> str:
     if n and isinstance(least, int) and least > 1:
         reason += f"; a flow of this model needs at least {least} packets with the same 5-tuple"
     return reason + ")"
+
+
+def _stdout_is_redirected() -> bool:
+    try:
+        return sys.stdout is None or not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
 
 
 def _stdin_is_tty() -> bool:
