@@ -106,6 +106,10 @@ class Reader(Component):
 class FlowSplitter(Component):
     """Groups packets into flows; ``fit`` may learn e.g. the sub-flow interval."""
 
+    #: False when ``fit`` learns nothing from the packets (only its parameters matter): training
+    #: can then read the captures batch by batch (``Pipeline.fit_extract(stream=True)``)
+    learns_from_packets: ClassVar[bool] = True
+
     def fit(self, packets: PacketTable) -> "FlowSplitter":
         return self
 
@@ -119,6 +123,9 @@ class Feature(Component):
     #: True when a flow's row depends on that flow's packets alone (not on other flows): such a
     #: feature can score flows batch by batch as they end (``netml classify`` streams then)
     per_flow: ClassVar[bool] = False
+    #: False when ``fit`` on any non-empty set of flows gives the same state (e.g. only the width
+    #: from the parameters): training then fits it on the first flows that end in a stream
+    learns_from_flows: ClassVar[bool] = True
 
     def fit(self, flows: FlowTable) -> "Feature":
         return self

@@ -50,6 +50,8 @@ class FlowMeterSplitter(FlowSplitter):
         "min_packets": "flows with fewer packets are dropped (1 keeps every packet)",
     }
 
+    learns_from_packets = False  # timeouts are parameters: training can stream
+
     def __init__(self, idle_timeout=60.0, active_timeout=120.0, direction="bi", tcp_close=True,
                  min_packets=1):
         self.idle_timeout = idle_timeout
@@ -122,9 +124,12 @@ class FlowMeterSplitter(FlowSplitter):
         """The flows of ``cut`` selected by ``keep``, in order of their first packet."""
         n = len(packets)
         counts = np.diff(cut.offsets)
-        # flows in order of their first packet (ties: in order of first appearance of the 5-tuple)
+        # flows in order of their first packet (ties in time: in file order), so that a stream of
+        # batches can put the flows it gives in the same order (``FlowStream.emitted_seq``)
         keep_idx = np.flatnonzero(keep)
-        keep_idx = keep_idx[seg.stable_argsort(cut.t[cut.offsets[:-1][keep_idx]])] if len(keep_idx) else keep_idx
+        if len(keep_idx):
+            heads = cut.offsets[:-1][keep_idx]
+            keep_idx = keep_idx[np.lexsort((cut.perm[heads], cut.t[heads]))]
         pos, offsets = seg.gather(cut.offsets, keep_idx)
         order = cut.perm[pos].astype(np.int64)
         small = counts < self.min_packets
@@ -187,6 +192,20 @@ class FlowMeterStream(FlowStream):
             newest = int(batch.ts_ns.max())
             self.watermark = newest if self.watermark is None else max(self.watermark, newest)
 
+    def expire(self, clock_ns: int) -> FlowTable | None:
+        """End the open flows whose timeouts have passed at ``clock_ns`` (a capture-clock estimate
+        on a quiet live link). The watermark of packets is kept: a packet that later turns out to
+        be older than ``clock_ns`` is split as usual (a flow ended here then restarts)."""
+        if self.carry is None or self.watermark is None or clock_ns <= self.watermark:
+            return None
+        packets_mark = self.watermark
+        self.watermark = int(clock_ns)
+        self._table_seq = self.carry_seq
+        try:
+            return self._count(self._emit(self.carry, final=False))
+        finally:
+            self.watermark = packets_mark
+
     def _emit(self, table: PacketTable, final: bool) -> FlowTable:
         sp = self.splitter
         cut = sp._cut(table)
@@ -208,6 +227,7 @@ class FlowMeterStream(FlowStream):
         self._carry_open(table, cut.perm, sizes, ~ended)
         # the ended flows on a table of their own packets only: the batch can then be freed
         done_rows = np.sort(cut.perm[np.repeat(ended, sizes)]) if len(ended) else np.zeros(0, np.int64)
+        self.emitted_seq = self._table_seq[done_rows]
         return sp.split(table.take(done_rows))
 
 

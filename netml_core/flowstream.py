@@ -20,8 +20,15 @@ class FlowStream:
     def __init__(self, splitter):
         self.splitter = splitter
         self.carry: PacketTable | None = None
+        self.carry_seq = np.zeros(0, np.int64)  # position in the input of each carried packet
+        self._table_seq = self.carry_seq  # the same for the table being split now
+        self.emitted_seq = np.zeros(0, np.int64)  # the same for the packets of the flows given last
         self.flows_out = 0
         self.packets_in = 0
+        #: a packet came older than one before it: the flows may then differ from ``split`` on the
+        #: whole input (which sorts by time first)
+        self.disordered = False
+        self._newest: int | None = None
 
     @property
     def open_packets(self) -> int:
@@ -38,13 +45,26 @@ class FlowStream:
         return getattr(self, "watermark", None)
 
     def push(self, batch: PacketTable) -> FlowTable:
+        seq = np.arange(self.packets_in, self.packets_in + len(batch), dtype=np.int64)
         self.packets_in += len(batch)
+        if len(batch):
+            ts = batch.ts_ns
+            if (self._newest is not None and int(ts[0]) < self._newest) or bool(np.any(ts[1:] < ts[:-1])):
+                self.disordered = True
+            self._newest = max(int(ts.max()), self._newest if self._newest is not None else int(ts[0]))
         self._observe(batch)
         table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
+        self._table_seq = seq if self.carry is None else np.concatenate([self.carry_seq, seq])
         return self._count(self._emit(table, final=False))
 
     def flush(self) -> FlowTable:
+        self._table_seq = self.carry_seq
         return self._count(self._emit(self.carry if self.carry is not None else PacketTable.empty(), final=True))
+
+    def expire(self, clock_ns: int) -> FlowTable | None:
+        """Flows that have ended by ``clock_ns`` though no newer packet came (a live capture whose
+        link went quiet); ``None`` when the splitter's flows do not end on time alone."""
+        return None
 
     def _observe(self, batch: PacketTable) -> None:
         """Note what a new batch tells before it is split (e.g. the newest timestamp)."""
@@ -57,6 +77,7 @@ class FlowStream:
         in their original order."""
         rows = np.sort(perm[np.repeat(is_open, sizes)]) if len(sizes) else np.zeros(0, np.int64)
         self.carry = table.take(rows) if len(rows) else None
+        self.carry_seq = self._table_seq[rows]
 
     def _count(self, flows: FlowTable) -> FlowTable:
         self.flows_out += len(flows)

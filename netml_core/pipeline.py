@@ -70,12 +70,23 @@ class Classified:
 
 
 class ClassifyStream:
-    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows."""
+    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows.
 
-    def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None):
+    ``wall_clock``: on a live source that goes silent (the reader yields empty batches, ticks),
+    flows are ended on an estimate of the capture clock, the newest packet's time plus the wall
+    time since it arrived, so that a quiet link's last flows get their verdicts when their idle
+    timeout passes rather than when the next packet comes. Without it only packet times end flows.
+    """
+
+    def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None,
+                 wall_clock: bool = True, on_batch=None):
         self.pipe, self.state, self.source, self.max_packets = pipe, state, source, max_packets
         self.stats = stats if stats is not None else {}
         self.finished = False
+        self.wall_clock = wall_clock
+        self.on_batch = on_batch  # called with each packet batch read (progress)
+        self._newest: int | None = None  # newest packet time (ns) and when it arrived (monotonic s)
+        self._arrived = 0.0
         # a feature that looks at the flows around each flow streams through its own state
         self.context = None
         if not getattr(pipe.feature, "per_flow", False) and hasattr(pipe.feature, "stream"):
@@ -85,11 +96,24 @@ class ClassifyStream:
         for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
             if self.finished:
                 return
-            flows = self.state.push(batch)
-            if self.context is None:
-                result = self.pipe._score_flows(flows)
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            clock = None
+            if len(batch):
+                newest = int(batch.ts_ns.max())
+                if self._newest is None or newest >= self._newest:
+                    self._newest, self._arrived = newest, time.monotonic()
+                flows = self.state.push(batch)
+            elif self.wall_clock and self._newest is not None:  # a tick: the source is silent
+                clock = self._newest + int((time.monotonic() - self._arrived) * 1e9)
+                flows = self.state.expire(clock)
+                if flows is None and self.context is not None and self.context.waiting_flows:
+                    flows = self.context.no_flows()  # nothing ended, but waiting context may now be final
+                if flows is None:
+                    continue
             else:
-                result = self.pipe._score_flows(*self.context.push(flows, self.state.complete_before_ns))
+                continue
+            result = self._score(flows, clock)
             self._count()
             yield result
         if not self.finished:
@@ -104,8 +128,74 @@ class ClassifyStream:
         self._count()
         return result
 
+    def _score(self, flows: FlowTable, clock: int | None) -> Classified:
+        """Score the flows that ended; with host context, those whose earlier flows have all ended
+        (on a silent link, with no flow open, every flow started before the wall-clock estimate)."""
+        if self.context is None:
+            return self.pipe._score_flows(flows)
+        before = self.state.complete_before_ns
+        if clock is not None and self.state.open_packets == 0:
+            before = clock if before is None else max(before, clock)
+        return self.pipe._score_flows(*self.context.push(flows, before))
+
     def _count(self) -> None:
-        self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0))
+        self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0),
+                          disordered=getattr(self.state, "disordered", False))
+
+
+class FlowKeys:
+    """Key arrays and times of flows whose packets are no longer held (streamed extraction): what
+    the features file, the report and training need of a ``FlowTable``."""
+
+    FIELDS = ("src", "dst", "sport", "dport", "proto", "first_ts", "last_ts", "n_pkts")
+
+    def __init__(self, **arrays):
+        for k in self.FIELDS:
+            setattr(self, k, arrays[k])
+
+    @classmethod
+    def of(cls, flows: FlowTable) -> "FlowKeys":
+        return cls(**{k: getattr(flows, k) for k in cls.FIELDS})
+
+    @classmethod
+    def concat(cls, parts: Sequence["FlowKeys"]) -> "FlowKeys":
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.FIELDS})
+
+    def subset(self, index) -> "FlowKeys":
+        return FlowKeys(**{k: getattr(self, k)[index] for k in self.FIELDS})
+
+    def __len__(self) -> int:
+        return len(self.sport)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return getattr(self, name)
+
+
+def _rereadable(source) -> bool:
+    """A path (not stdin): a capture found out of time order while streamed can be read again whole."""
+    import os
+
+    return isinstance(source, (str, os.PathLike)) and str(source) != "-"
+
+
+def _rows_in_order(blocks: list, order: np.ndarray) -> np.ndarray:
+    """``concatenate(blocks)[order]``, emptying ``blocks`` as it goes: each block is written to its
+    rows of the result and freed, so memory holds about one copy of the rows, not two."""
+    if len(blocks) == 1 and bool(np.all(order == np.arange(len(order)))):
+        return blocks.pop()
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = np.arange(len(order))
+    out = np.empty((len(order), blocks[0].shape[1]), dtype=np.float64)  # pages are taken as rows land
+    at = 0
+    while blocks:
+        b = blocks.pop(0)
+        out[dest[at:at + len(b)]] = b
+        at += len(b)
+    return out
+
+
+def _concat_parts(parts: list):
+    return FlowKeys.concat(parts) if isinstance(parts[0], FlowKeys) else np.concatenate(parts)
 
 
 def _registry():
@@ -191,16 +281,22 @@ class Pipeline:
             log.debug("skipped packets: %s", packets.skipped)
         return packets
 
-    def fit_extract(self, sources: Sequence, labels: Sequence | None = None) -> Extracted:
+    def fit_extract(self, sources: Sequence, labels: Sequence | None = None, *, stream: bool = False,
+                    on_batch=None, batch_packets: int = STREAM_BATCH_PACKETS) -> Extracted:
         """Fit splitter and feature on the training captures and return their feature rows.
 
         ``labels`` (one label source per capture, each with ``labels_for(flows)``) or ``None``.
         With labels, unmatched flows (-1) are dropped before the feature is fitted.
+        ``stream=True`` reads the captures batch by batch when ``can_stream_fit()`` (memory: a batch,
+        the open flows and the rows; the result is the same), else it is ignored. ``on_batch`` is
+        called with each packet batch read then (progress).
         """
         if not sources:
             raise ParameterError("no capture given")
         if labels is not None and len(labels) != len(sources):
             raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+        if stream and self.can_stream_fit() and all(_rereadable(s) for s in sources):
+            return self._fit_extract_streamed(sources, labels, on_batch, batch_packets)
         t0 = time.perf_counter()
         packet_tables = [self.read(s) for s in sources]
         self.flow_splitter.fit(PacketTable.concat(packet_tables) if len(packet_tables) > 1 else packet_tables[0])
@@ -210,29 +306,132 @@ class Pipeline:
                         "(packets without timestamps, e.g. pcapng simple packet blocks?); other captures "
                         "will give no flows with this model")
         per_capture = [self.flow_splitter.split(p) for p in packet_tables]
-        for src, ft in zip(sources, per_capture):
-            log.info("%s: %d flows", _label(src), len(ft))
         flows = FlowTable.concat(per_capture)
-        capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
         counts = {"packets": int(sum(len(p) for p in packet_tables)), "flows": len(flows)}
         y = None
         if labels is not None:
             y = np.concatenate([np.asarray(lab.labels_for(ft), dtype=np.int64)
                                 for lab, ft in zip(labels, per_capture)]) if len(flows) else np.zeros(0, np.int64)
+        keep = self._check_flows(sources, labels, [len(f) for f in per_capture], y, counts)
+        capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
+        if keep is not None:
+            flows, y, capture = flows.subset(keep), y[keep], capture[keep]
+        self.feature.fit(flows)
+        if getattr(self.feature, "per_flow", False):
+            X = np.asarray(self.feature.transform(flows), dtype=np.float64)
+        else:
+            # rows that depend on the other flows (host context) see every flow of their own capture,
+            # labelled or not, as they will in classify
+            X = np.vstack([np.asarray(self.feature.transform(ft), dtype=np.float64).reshape(len(ft), -1)
+                           for ft in per_capture if len(ft)])
+            X = X if keep is None else X[keep]
+        self.front_fitted = True
+        log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
+        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
+                         seconds=time.perf_counter() - t0)
+
+    def can_stream_fit(self) -> bool:
+        """True when training can read captures batch by batch with the same result: the splitter
+        streams and learns nothing from packets, the feature is per flow and learns nothing from
+        flows (the default ``meter`` + ``flowstats``). netml's splitter learns its interval from all
+        packets and the series features their width from all flows: they read whole captures."""
+        return (self.can_stream() and not getattr(self.flow_splitter, "learns_from_packets", True)
+                and not getattr(self.feature, "learns_from_flows", True))
+
+    def _fit_extract_streamed(self, sources: Sequence, labels: Sequence | None, on_batch,
+                              batch_packets: int) -> Extracted:
+        """``fit_extract`` batch by batch: each flow's row is computed when the flow ends and only
+        its key, row and label are kept; rows are then put in the whole-capture order (by first
+        packet time, then position in the capture)."""
+        t0 = time.perf_counter()
+        self.flow_splitter.fit(PacketTable.empty())
+        self._stream_fit_done = False
+        parts: list[tuple] = []  # (FlowKeys, y) of each capture with flows, in the whole-capture order
+        rows: list[np.ndarray] = []  # their feature rows (kept apart so that they can be freed one by one)
+        n_per: list[int] = []
+        n_packets = 0
+        for source, lab in zip(sources, labels if labels is not None else [None] * len(sources)):
+            state = self.flow_splitter.stream()
+            meta: list[tuple] = []  # (FlowKeys, y, first time, first position) of each set of ended flows
+            blocks: list[np.ndarray] = []  # and its rows
+
+            def keep_rows(flows, seq):
+                got = self._rows_of_ended(flows, seq, lab)
+                if got is not None:
+                    meta.append(got[:1] + got[2:])
+                    blocks.append(got[1])
+
+            t_read, fmt = time.perf_counter(), "?"
+            for batch in self.reader.iter_batches(source, batch_packets):
+                fmt = batch.format or fmt
+                if on_batch is not None:
+                    on_batch(batch)
+                if len(batch):
+                    keep_rows(state.push(batch), state.emitted_seq)
+            keep_rows(state.flush(), state.emitted_seq)
+            n_packets += state.packets_in
+            log.info("read %s: %d packets (%s) in %.3f s, split as it was read", _label(source), state.packets_in,
+                     fmt, time.perf_counter() - t_read)
+            if state.disordered:  # the stream's flows are not the whole capture's: split it whole
+                log.info("%s is not in time order: read whole to split it", _label(source))
+                meta.clear()
+                blocks.clear()
+                packets = self.read(source)
+                keep_rows(self.flow_splitter.split(packets), np.arange(len(packets)))
+            n_per.append(sum(len(b) for b in blocks))
+            if blocks:
+                keys, y, first_t, first_pos = (_concat_parts([m[i] for m in meta]) for i in range(4))
+                order = np.lexsort((first_pos, first_t))
+                parts.append((keys.subset(order), y[order]))
+                rows.append(_rows_in_order(blocks, order))
+        counts = {"packets": n_packets, "flows": sum(n_per)}
+        y = np.concatenate([p[1] for p in parts]) if labels is not None and parts else np.zeros(0, np.int64)
+        keep = self._check_flows(sources, labels, n_per, y if labels is not None else None, counts)
+        flows = FlowKeys.concat([p[0] for p in parts])  # parts is not empty: _check_flows raised
+        X = _rows_in_order(rows, np.arange(len(flows)))
+        y = y if labels is not None else None
+        capture = np.repeat(np.arange(len(n_per)), n_per)
+        if keep is not None:
+            flows, X, y, capture = flows.subset(keep), X[keep], y[keep], capture[keep]
+        self.front_fitted = True
+        log.info("feature %s: %d flows x %d values (streamed)", self.names["feature"], X.shape[0], X.shape[1])
+        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts, seconds=time.perf_counter() - t0)
+
+    def _rows_of_ended(self, flows: FlowTable, seq: np.ndarray, labels) -> tuple | None:
+        """Key arrays, feature rows, labels (or zeros), first packet time and input position of
+        ended flows (``seq``: input position of each row of ``flows.packets``); None when none ended."""
+        if not len(flows):
+            return None
+        if not self._stream_fit_done:
+            self.feature.fit(flows)  # learns nothing from the flows (``learns_from_flows``)
+            self._stream_fit_done = True
+        X = np.asarray(self.feature.transform(flows), dtype=np.float64)
+        y = np.asarray(labels.labels_for(flows), dtype=np.int64) if labels is not None else np.zeros(len(flows), np.int64)
+        heads = flows.order[flows.offsets[:-1]]
+        return FlowKeys.of(flows), X, y, flows.packets.ts_ns[heads], seq[heads]
+
+    def _check_flows(self, sources, labels, n_per_capture: list[int], y, counts: dict) -> np.ndarray | None:
+        """Which flows have a label (None without labels), after the checks that stop training:
+        labels that match nothing, fewer than 2 labelled flows, no flow at all."""
+        for src, n in zip(sources, n_per_capture):
+            log.info("%s: %d flows", _label(src), n)
+        keep = None
+        n_flows = sum(n_per_capture)
+        if labels is not None:
             keep = y >= 0
             counts["unlabelled_dropped"] = int(np.count_nonzero(~keep))
             if counts["unlabelled_dropped"]:
                 log.info("dropped %d flows that no label matches", counts["unlabelled_dropped"])
-            _warn_unlabelled(sources, labels, per_capture, keep)
-            flows, y, capture = flows.subset(keep), y[keep], capture[keep]
-        if labels is not None and len(flows) == 0 and counts["flows"]:
+            _warn_unlabelled(sources, labels, n_per_capture, keep)
+            n_flows = int(np.count_nonzero(keep))
+        if labels is not None and n_flows == 0 and counts["flows"]:
             raise NetmlError(f"no flow of {', '.join(_label(s) for s in sources)} matches a row of "
                              f"{', '.join(_label_source(lab) for lab in labels)}: is it the label file of this capture?")
-        if labels is not None and 0 < len(flows) < 2:
-            raise NetmlError(f"only {len(flows)} labelled flow in {', '.join(_label(s) for s in sources)} "
+        if labels is not None and 0 < n_flows < 2:
+            raise NetmlError(f"only {n_flows} labelled flow in {', '.join(_label(s) for s in sources)} "
                              f"(labels: {', '.join(_label_source(lab) for lab in labels)}): a detector needs at "
                              "least 2; check that the label file describes this capture")
-        if len(flows) == 0:
+        if n_flows == 0:
             names = ", ".join(_label(s) for s in sources)
             if counts["packets"] == 0:
                 raise NetmlError(f"no flows in {names}: no TCP/UDP packets")
@@ -241,12 +440,7 @@ class Pipeline:
             why = f"no flow has at least {least} packets" if isinstance(least, int) and least > 1 else \
                 f"after splitting with {self.names['flow_splitter']!r}"
             raise NetmlError(f"{what} in {names}: {why} ({counts['packets']} TCP/UDP packets)")
-        X = self.feature.fit(flows).transform(flows)
-        X = np.asarray(X, dtype=np.float64)
-        self.front_fitted = True
-        log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
-        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
-                         seconds=time.perf_counter() - t0)
+        return keep
 
     def extract(self, source) -> Extracted:
         """Flows and feature rows of a new capture with the fitted splitter and feature."""
@@ -373,12 +567,13 @@ class Pipeline:
         return bool(streams_with is not None and streams_with(self.flow_splitter))
 
     def classify_stream(self, source, max_packets: int = STREAM_BATCH_PACKETS,
-                        stats: dict | None = None, max_open_flows: int | None = None) -> "ClassifyStream":
+                        stats: dict | None = None, max_open_flows: int | None = None,
+                        wall_clock: bool = True, on_batch=None) -> "ClassifyStream":
         """Score a capture batch by batch: iterating gives one ``Classified`` per batch with the
         flows that ended by then (the last one those still open at the end of input). Memory holds
         one batch plus the packets of open flows; on a time-ordered capture the flows and scores are
         those of ``classify``, in the order the flows ended. ``finish()`` ends it early (Ctrl-C):
-        the open flows are scored as they are."""
+        the open flows are scored as they are. ``wall_clock``: see ``ClassifyStream``."""
         self._check_front_fitted()
         if max_open_flows is None:
             state = self.flow_splitter.stream()
@@ -388,7 +583,7 @@ class Pipeline:
             except TypeError:
                 raise ParameterError(f"splitter {self.names['flow_splitter']!r} cannot cap its open flows "
                                      "(--max-open-flows)") from None
-        return ClassifyStream(self, state, source, max_packets, stats)
+        return ClassifyStream(self, state, source, max_packets, stats, wall_clock=wall_clock, on_batch=on_batch)
 
     def _score_flows(self, flows: FlowTable, X: np.ndarray | None = None) -> Classified:
         if len(flows) == 0:
@@ -529,12 +724,11 @@ def _label_source(labels) -> str:
     return str(path) if path is not None else repr(labels)
 
 
-def _warn_unlabelled(sources, labels, per_capture, keep) -> None:
+def _warn_unlabelled(sources, labels, n_per_capture, keep) -> None:
     """A label file that matches under 10% of a capture's flows is probably the wrong file: say so
     (when it matches no flow of any capture the run stops with an error that says it instead)."""
     at = 0
-    for src, lab, ft in zip(sources, labels, per_capture):
-        n = len(ft)
+    for src, lab, n in zip(sources, labels, n_per_capture):
         missing = int(np.count_nonzero(~keep[at:at + n]))
         at += n
         if n and missing >= 0.9 * n and keep.any():

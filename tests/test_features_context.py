@@ -253,3 +253,21 @@ def test_streamed_context_keeps_only_recent_flows_and_each_pairs_last_gaps():
     poll_kept = np.count_nonzero(ctx.history.src[:, 1] == ip_to_words([C])[0][1])
     assert poll_kept == 4
     assert feature.stream(Meter(direction="uni")) is None
+
+
+def test_training_context_counts_the_unlabelled_flows_too(tmp_path):
+    """Unlabelled flows are not trained on, but they are traffic: a labelled flow's context in
+    training counts them, as classify will on the same capture."""
+    from netml_core.demo import make_demo
+    from netml_core.labels import CsvLabels
+    from netml_core.pipeline import Pipeline
+
+    make_demo(tmp_path, seed=9)
+    lines = (tmp_path / "demo.csv").read_text().splitlines()
+    (tmp_path / "half.csv").write_text("\n".join(lines[:1] + lines[1::2]) + "\n")  # every other row
+    pipe = Pipeline(feature="context", detector=None)
+    ex = pipe.fit_extract([str(tmp_path / "demo.pcap")], [CsvLabels(str(tmp_path / "half.csv"))])
+    assert ex.counts["unlabelled_dropped"] > 100
+    train = _rows_by_key(ex.flows, ex.X)
+    whole = _rows_by_key(*(lambda e: (e.flows, e.X))(pipe.extract(str(tmp_path / "demo.pcap"))))
+    assert len(train) == len(ex.X) and all(whole[k] == row for k, row in train.items())

@@ -134,3 +134,61 @@ def test_an_interrupted_stream_scores_its_open_flows(model):
     assert len(rest.flows) >= 1 and np.isfinite(rest.scores).all()
     # every packet read so far is in exactly one scored flow
     assert sum(int(r.flows.n_pkts.sum()) for r in [*seen, rest]) == 1500 and n_seen + len(rest.flows) >= 2
+
+
+@pytest.mark.parametrize("labelled, size", [(False, 7), (False, 1000), (True, 1000), (True, 65536)])
+def test_streamed_training_gives_the_whole_capture_rows_and_model(labelled, size):
+    """learn reads captures batch by batch (meter + flowstats learn nothing from the data): rows,
+    their order, labels, captures, counts and the fitted model are those of the whole-capture path."""
+    from netml_core.labels import CsvLabels, ConstantLabels
+
+    if labelled:
+        demo = need(SHARED / "data" / "netml-demo")
+        sources = [str(demo / "demo.pcap"), str(demo / "srcIP_10.42.0.119_anomaly.pcap")]
+        labels = [CsvLabels(demo / "demo.csv"), ConstantLabels(1)]
+    else:
+        sources = [str(need(EVAL / n)) for n in ("DNS-Tunnel-Datasets__normal_00000_20230805150331.pcap",
+                                                 "blend__demo+masscan-udp_test.pcap")]
+        labels = None
+    whole_pipe, pipe = Pipeline(), Pipeline()
+    whole = whole_pipe.fit_extract(sources, labels)
+    streamed = pipe.fit_extract(sources, labels, stream=True, batch_packets=size)
+    assert pipe.can_stream_fit()
+    assert np.array_equal(streamed.X, whole.X) and len(whole.X) > 300
+    assert streamed.counts == whole.counts
+    assert np.array_equal(streamed.capture, whole.capture)
+    assert (streamed.y is None) == (not labelled) and (not labelled or np.array_equal(streamed.y, whole.y))
+    for k in ("src", "dst", "sport", "dport", "proto", "first_ts", "last_ts", "n_pkts"):
+        assert np.array_equal(getattr(streamed.flows, k), getattr(whole.flows, k)), k
+    for p, ex in ((whole_pipe, whole), (pipe, streamed)):
+        p.fit_detector(ex.X, fpr=0.01, random_state=42)
+    other = str(need(EVAL / "blend__demo+masscan-tcp_test.pcap"))
+    assert np.array_equal(pipe.classify(other).scores, whole_pipe.classify(other).scores)
+    assert pipe.records()["feature"].state == whole_pipe.records()["feature"].state
+
+
+def test_pipelines_that_learn_from_the_data_train_on_whole_captures():
+    assert not Pipeline(flow_splitter="netml", feature="iat").can_stream_fit()  # interval, width
+    assert not Pipeline(feature="iat").can_stream_fit()  # the series width is a quantile over flows
+    assert not Pipeline(feature="context").can_stream_fit()
+
+
+def test_cli_learn_extract_writes_the_whole_capture_rows(tmp_path):
+    from netml_core.features_file import read_features
+
+    capture = need(EVAL / "DNS-Tunnel-Datasets__normal_00000_20230805150331.pcap")
+    code, _, err = cli("learn", "extract", "-p", capture, "--feature-file", tmp_path / "f.npz")
+    assert code == 0, err
+    got = read_features(tmp_path / "f.npz")
+    whole = Pipeline().fit_extract([str(capture)])
+    assert np.array_equal(got.features, whole.X) and np.array_equal(got.first_ts, whole.flows.first_ts)
+
+
+def test_cli_warns_when_a_streamed_capture_is_not_in_time_order(model):
+    shuffled = need(EVAL / "DNS-Tunnel-Datasets__normal_00000_20230805150331.pcap")  # 13,914 steps back in time
+    code, _, err = cli("classify", "-m", model, "-p", shuffled)
+    assert code == 0, err
+    assert err.count("is not in time order") == 1
+    ordered = need(EVAL / "DNS-Tunnel-Datasets__dnscat2-cname_00001_20230903170247.pcap")
+    code, _, err = cli("classify", "-m", model, "-p", ordered)
+    assert code == 0 and "not in time order" not in err

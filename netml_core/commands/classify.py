@@ -21,6 +21,8 @@ import numpy as np
 from ..completion import complete_path
 from ..errors import NetmlError
 from ..packets import words_to_ip
+from ..progress import Progress
+from ..readers.live import Follow
 from .learn import setup_logging
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
@@ -53,9 +55,17 @@ def _endpoint(ip: str, port: int) -> str:
 @click.option("--max-open-flows", type=click.IntRange(min=1), default=None, metavar="N",
               help="Cap the flows held open while streaming; the ones idle longest are ended early "
                    "(counted on stderr).")
+@click.option("--follow", "follow", metavar="PATH", shell_complete=complete_path,
+              help="Classify a capture while it is written, like 'tail -F': wait for more packets, follow "
+                   "rotation (a new file at PATH); ends on Ctrl-C or SIGTERM.")
+@click.option("--wall-clock/--no-wall-clock", "wall_clock", default=True, show_default=True,
+              help="Live input (pipe, --follow): when no packet comes, end flows whose idle timeout has passed "
+                   "on the wall clock since the last packet (--no-wall-clock: only packet times end flows).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr (it is shown only on a terminal).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
 def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, ...], report_all: bool, fmt: str,
-             group: str, max_open_flows: int | None, verbose: int) -> None:
+             group: str, max_open_flows: int | None, follow: str | None, wall_clock: bool, quiet: bool,
+             verbose: int) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -75,7 +85,9 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
     if not model:
         raise click.UsageError("missing -m/--model (the model file written by 'netml learn')")
     pipe, _contents = Pipeline.load(model)
-    sources = list(pcaps) or ["-"]
+    if follow and pcaps:
+        raise click.UsageError("--follow reads one capture as it is written; give it without -p/--pcap")
+    sources = [Follow(follow)] if follow else list(pcaps) or ["-"]
     if sources == ["-"] and _stdin_is_tty():
         raise click.UsageError("no capture: pass --pcap FILE or redirect one to stdin (< FILE)")
     fmt = fmt.lower()
@@ -87,25 +99,38 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
     if max_open_flows is not None and not stream:
         raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group) "
                                "of a model whose splitter and feature stream")
+    if follow and not (stream and getattr(pipe.reader, "live", False)):
+        raise click.UsageError("--follow needs streamed per-flow output (no --group), a model whose splitter and "
+                               f"feature stream, and a reader that reads live input (this model: {pipe.describe()})")
     evicted = 0
     interrupted = False
     for source in sources:
-        name = "<stdin>" if source == "-" else source
+        name = "<stdin>" if source == "-" else str(getattr(source, "name", source))
         n_flows = n_anomalies = 0
         if stream:
             # flows are scored and printed as they end (memory: one batch plus the open flows)
             stats: dict = {}
-            stream_ = pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows)
+            progress = Progress(source, enabled=False if quiet else None)
+            shared_terminal = not _stdout_is_redirected()
+            stream_ = pipe.classify_stream(source, stats=stats, max_open_flows=max_open_flows,
+                                           wall_clock=wall_clock, on_batch=progress.update)
             with _term_as_interrupt():
                 try:
                     for result in stream_:
+                        if len(result.flows) and shared_terminal:  # verdict lines must not land on the bar
+                            progress.clear()
                         n_flows, n_anomalies = _emit(writer, name, result, n_flows, n_anomalies)
                 except KeyboardInterrupt:
                     # Ctrl-C / SIGTERM on a live capture: the open flows get their verdicts, exit 0
+                    progress.clear()
                     n_flows, n_anomalies = _emit(writer, name, stream_.finish(), n_flows, n_anomalies)
                     interrupted = True
+            progress.close()
             n_packets = stats.get("packets", 0)
             evicted += stats.get("evicted", 0)
+            if stats.get("disordered"):
+                click.echo(f"netml: warning: {name} is not in time order: flows were cut as packets came, so they "
+                           "may differ from those of training (sort it first, e.g. reordercap)", err=True)
         else:
             result = pipe.classify(source)
             n_packets, n_flows, n_anomalies = len(result.flows.packets), len(result.flows), int(result.anomalous.sum())
@@ -174,6 +199,13 @@ def _no_flows_reason(pipe, name: str, n: int) -> str:
     if n and isinstance(least, int) and least > 1:
         reason += f"; a flow of this model needs at least {least} packets with the same 5-tuple"
     return reason + ")"
+
+
+def _stdout_is_redirected() -> bool:
+    try:
+        return sys.stdout is None or not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
 
 
 def _stdin_is_tty() -> bool:

@@ -32,6 +32,7 @@ from ..defaults import (DEFAULT_ALGORITHM, DEFAULT_CONTEXT_ALGORITHM, DEFAULT_FE
                         DEFAULT_SPLITTER, default_algorithm)
 from ..completion import complete_algorithm, complete_feature, complete_path, complete_reader, complete_splitter
 from ..errors import NetmlError, ParameterError, UnknownComponentError
+from ..progress import Progress
 
 #: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
 COMPAT_0X = {"splitter": "netml", "feature": "iat", "algorithm": "ocsvm", "train_on": "all", "scaler": "none"}
@@ -139,6 +140,8 @@ def _options(f):
                      help="Minimum packets per flow (meter: 1; netml: 2)."),
         click.option("--report", "report", metavar="DIR",
                      help="Write metrics.json, scores.csv and roc.png (matplotlib) into DIR."),
+        click.option("-q", "--quiet", is_flag=True, default=None,
+                     help="No progress line on stderr while captures are read (shown only on a terminal)."),
         click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (e.g. AE loss per epoch)."),
     ]
     for opt in reversed(opts):
@@ -252,7 +255,11 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
         pipe = _pipeline(front, algorithm if action == "all" else None, detector_params, o["scaler"])
-        ex = pipe.fit_extract(sources, label_sources)
+        progress = Progress(sources[0] if len(sources) == 1 else None, enabled=False if o["quiet"] else None)
+        try:  # batch by batch when that gives the same rows
+            ex = pipe.fit_extract(sources, label_sources, stream=True, on_batch=progress.update)
+        finally:
+            progress.close()
         _echo_extracted(ex, sources)
         if feature_file:
             _write_features(feature_file, pipe, ex)

@@ -22,8 +22,12 @@ FRAMING_DROPS = ("cut_record", "absurd_caplen", "bad_block", "no_interface", "ba
 
 
 def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str, fmt,
-                   extra_damage=lambda: []) -> Iterator[PacketTable]:
+                   extra_damage=lambda: [], live: bool = False) -> Iterator[PacketTable]:
     """Decode ``records`` and yield tables of at most ``max_packets`` packets (at least one table).
+
+    ``live``: each record batch is one arrival of a live source, so its packets are handed over
+    now instead of waiting for ``max_packets``; an empty record batch (the source is silent) gives
+    an empty table, a tick.
 
     ``fmt`` is the format string or a callable giving it at the end (pcapng learns ``+spb`` late).
     Counters (records, link types, skipped, damage) ride on the table that is yielded when they are
@@ -60,6 +64,13 @@ def packet_batches(records: Iterable[RecordBatch], max_packets: int, source: str
             pending, n_pending = [rest], len(rest)
             yielded = True
             yield stamp(out)
+        if live and n_pending:
+            joined = PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+            pending, n_pending = [], 0
+            yielded = True
+            yield stamp(joined)
+        elif live and len(rb) == 0:
+            yield stamp(PacketTable.empty())  # a tick
     for d in extra_damage():
         if d not in damage_seen:
             damage_seen.append(d)

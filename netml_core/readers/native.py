@@ -14,6 +14,7 @@ from ..params import check_number
 from .framing import UNBOUNDED, packet_batches, read_whole
 from .pcap import PcapFramer
 from .pcapng import PcapngFramer
+from .live import Follow
 from .source import open_capture
 
 
@@ -33,7 +34,17 @@ class NativeReader(Reader):
     def read(self, source) -> PacketTable:
         return read_whole(self.iter_batches(source, UNBOUNDED))
 
+    #: reads live sources: a pipe as bytes arrive, and ``Follow`` (a file being written, rotated)
+    live = True
+
     def iter_batches(self, source, max_packets: int = 1_000_000) -> Iterator[PacketTable]:
+        if isinstance(source, Follow):  # one capture per file that appears at the path
+            for stream in source.streams():
+                yield from self._batches(stream, max_packets)
+            return
+        yield from self._batches(source, max_packets)
+
+    def _batches(self, source, max_packets: int) -> Iterator[PacketTable]:
         chunk = max(1 << 16, int(float(self.chunk_mib) * (1 << 20)))
         with open_capture(source) as cap:
             framer = PcapFramer(cap.stream, chunk) if cap.kind == "pcap" else PcapngFramer(cap.stream, chunk)
@@ -43,4 +54,7 @@ class NativeReader(Reader):
                 spb = "+spb" if getattr(framer, "spb_records", 0) else ""
                 return framer.format + spb + suffix
 
-            yield from packet_batches(framer.batches(), max_packets, cap.name, fmt, cap.stream_damage)
+            for table in packet_batches(framer.batches(), max_packets, cap.name, fmt, cap.stream_damage,
+                                        live=cap.live):
+                table.bytes_read = cap.position()  # for a progress line, not a column
+                yield table

@@ -1,7 +1,9 @@
 """Classic pcap framing: the 24-byte file header, then 16-byte record headers.
 
 The file is read in chunks (``chunk_bytes``, default 8 MiB) so memory stays bounded and standard
-input works; a record that straddles two chunks is carried over. The walk over record headers is a
+input works; a record that straddles two chunks is carried over. A live source (a pipe, a followed
+file: ``live.py``) gives shorter chunks, what arrived before its writer paused, and ``None`` while it
+is silent (yielded as an empty batch, a tick). The walk over record headers is a
 tight Python loop (one ``unpack_from`` per record, the only per-packet Python work); the header
 fields of all records of a chunk are then gathered with numpy.
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from .decode import gather
 from .records import HEAD_BYTES, RecordBatch, add_count, empty_run
-from .source import PCAP_MAGICS, read_exactly
+from .source import PCAP_MAGICS, read_chunk, read_exactly
 
 CHUNK_BYTES = 8 << 20
 #: libpcap's largest snapshot length for most link types; a bigger caplen is taken as garbage
@@ -71,7 +73,10 @@ class PcapFramer:
         carry = b""
         consumed = 24  # file offset of carry[0]
         while True:
-            more = read_exactly(self.stream, self.chunk_bytes)
+            more = read_chunk(self.stream, self.chunk_bytes)
+            if more is None:  # a live source is silent: a tick, the carried bytes wait
+                yield RecordBatch.empty()
+                continue
             buf = carry + more if carry else more
             n = len(buf)
             offs: list[int] = []

@@ -26,7 +26,7 @@ import numpy as np
 
 from .decode import gather
 from .records import HEAD_BYTES, RecordBatch, add_count
-from .source import read_exactly
+from .source import read_chunk
 
 CHUNK_BYTES = 8 << 20
 MAX_BLOCK = 64 << 20
@@ -191,7 +191,10 @@ class PcapngFramer:
         carry = b""
         consumed = 0
         while True:
-            more = read_exactly(self.stream, self.chunk_bytes)
+            more = read_chunk(self.stream, self.chunk_bytes)
+            if more is None:  # a live source is silent: a tick, the carried bytes wait
+                yield RecordBatch.empty()
+                continue
             buf = carry + more if carry else more
             batch, off, stop = self._frame(buf, consumed)
             consumed += off

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import CaptureError
+from .live import LiveStream, is_live_fd
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", False),  # little endian, microseconds
@@ -47,6 +48,17 @@ class Prefixed:
         if n is None or n < 0:
             return _read_all(self._stream)
         return read_exactly(self._stream, n)
+
+    def read_some(self, n: int) -> bytes | None:
+        """What a live stream has (``LiveStream.read_some``); a whole chunk from any other stream."""
+        if self._prefix:
+            head, self._prefix = self._prefix[:n], self._prefix[n:]
+            return head
+        return read_chunk(self._stream, n)
+
+    @property
+    def live(self) -> bool:
+        return bool(getattr(self._stream, "live", False))
 
     def readable(self) -> bool:
         return True
@@ -83,6 +95,13 @@ def read_exactly(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
+def read_chunk(stream, n: int) -> bytes | None:
+    """The framers' next chunk: ``n`` bytes from a file; from a live stream what has arrived when
+    the writer pauses, ``None`` after a silence (a tick), ``b""`` at the end."""
+    some = getattr(stream, "read_some", None)
+    return some(n) if some is not None else read_exactly(stream, n)
+
+
 @dataclass
 class Capture:
     """An opened, sniffed capture: ``kind`` is ``pcap`` or ``pcapng``; ``stream`` starts at byte 0."""
@@ -93,6 +112,20 @@ class Capture:
     compression: str = ""  # "" or "gzip" / "zstd"
     _owned: BinaryIO | None = None
     _decompressor: object = None
+
+    @property
+    def live(self) -> bool:
+        """Bytes arrive over time (a pipe, a followed file): batches are handed over at pauses."""
+        return self.stream.live
+
+    def position(self) -> int:
+        """Bytes of the capture file (or live stream) read so far: progress only."""
+        if self._owned is not None:
+            try:
+                return self._owned.tell()
+            except (OSError, ValueError):
+                return 0
+        return int(getattr(getattr(self.stream, "_stream", None), "bytes_read", 0))
 
     def stream_damage(self) -> list[str]:
         """Damage found below the capture format (a broken gzip stream), as sentences."""
@@ -116,6 +149,13 @@ def source_name(source) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
+def _fileno(stream) -> int:
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return -1
+
+
 def _is_terminal(stream) -> bool:
     try:
         return stream.isatty()
@@ -134,6 +174,8 @@ def open_capture(source) -> Capture:
             if _is_terminal(sys.stdin):  # reading would wait for typed bytes forever
                 raise CaptureError("<stdin> is a terminal, not a capture: redirect one (< FILE) or name the file")
             stream = sys.stdin.buffer
+            if is_live_fd(_fileno(sys.stdin)):  # tcpdump -w - | netml ...: read as bytes arrive
+                stream = LiveStream(_fileno(sys.stdin), "<stdin>")
         else:
             path = Path(source)
             try:

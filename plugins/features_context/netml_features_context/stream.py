@@ -59,6 +59,10 @@ class ContextStream:
     def waiting_flows(self) -> int:
         return sum(len(w[0]) for w in self.waiting)
 
+    def no_flows(self) -> FlowTable:
+        """An empty FlowTable of the kind waiting here (to push when no flow ended)."""
+        return self.waiting[0][0].subset(np.zeros(0, dtype=np.int64))
+
     def _none(self, like: FlowTable) -> tuple[FlowTable, np.ndarray]:
         return like.subset(np.zeros(0, dtype=np.int64)), np.zeros((0, int(self.feature.n_features_)))
 
