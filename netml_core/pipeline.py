@@ -144,6 +144,8 @@ class Pipeline:
         self.names["scaler"] = scaler
         self.components["scaler"] = _make_scaler(scaler) if scaler is not None else None
         self.front_fitted = False
+        #: a ``netml_core.distributed.DaskRunner`` (``--workers``/``--scheduler``): extraction on Dask
+        self.dask = None
 
     # -- accessors -----------------------------------------------------------------------------
     @property
@@ -187,10 +189,11 @@ class Pipeline:
         ``labels`` (one label source per capture, each with ``labels_for(flows)``) or ``None``.
         With labels, unmatched flows (-1) are dropped before the feature is fitted.
         """
-        if not sources:
-            raise ParameterError("no capture given")
-        if labels is not None and len(labels) != len(sources):
-            raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+        if getattr(self, "dask", None) is not None:  # --workers / --scheduler: netml_core.distributed
+            from .distributed import fit_extract
+
+            return fit_extract(self, sources, labels)
+        check_sources(sources, labels)
         t0 = time.perf_counter()
         packet_tables = [self.read(s) for s in sources]
         self.flow_splitter.fit(PacketTable.concat(packet_tables) if len(packet_tables) > 1 else packet_tables[0])
@@ -200,12 +203,25 @@ class Pipeline:
                         "(packets without timestamps, e.g. pcapng simple packet blocks?); other captures "
                         "will give no flows with this model")
         per_capture = [self.flow_splitter.split(p) for p in packet_tables]
+        counts = {"packets": int(sum(len(p) for p in packet_tables))}
+        flows, y, capture, _ = self.labelled_flows(sources, labels, per_capture, counts)
+        X = self.feature.fit(flows).transform(flows)
+        X = np.asarray(X, dtype=np.float64)
+        self.front_fitted = True
+        log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
+        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
+                         seconds=time.perf_counter() - t0)
+
+    def labelled_flows(self, sources, labels, per_capture: list, counts: dict):
+        """The training flows of all captures (with labels: the matched ones only) with their
+        labels, capture indexes and the mask of kept flows (``None``: all); one-line errors when
+        none is left. ``counts`` gets ``flows`` (and ``unlabelled_dropped``)."""
         for src, ft in zip(sources, per_capture):
             log.info("%s: %d flows", _label(src), len(ft))
         flows = FlowTable.concat(per_capture)
         capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
-        counts = {"packets": int(sum(len(p) for p in packet_tables)), "flows": len(flows)}
-        y = None
+        counts["flows"] = len(flows)
+        y = keep = None
         if labels is not None:
             y = np.concatenate([np.asarray(lab.labels_for(ft), dtype=np.int64)
                                 for lab, ft in zip(labels, per_capture)]) if len(flows) else np.zeros(0, np.int64)
@@ -231,16 +247,15 @@ class Pipeline:
             why = f"no flow has at least {least} packets" if isinstance(least, int) and least > 1 else \
                 f"after splitting with {self.names['flow_splitter']!r}"
             raise NetmlError(f"{what} in {names}: {why} ({counts['packets']} TCP/UDP packets)")
-        X = self.feature.fit(flows).transform(flows)
-        X = np.asarray(X, dtype=np.float64)
-        self.front_fitted = True
-        log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
-        return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
-                         seconds=time.perf_counter() - t0)
+        return flows, y, capture, keep
 
     def extract(self, source) -> Extracted:
         """Flows and feature rows of a new capture with the fitted splitter and feature."""
         self._check_front_fitted()
+        if getattr(self, "dask", None) is not None:
+            from .distributed import extract
+
+            return extract(self, source)
         t0 = time.perf_counter()
         packets = self.read(source)
         return self.extract_packets(packets, seconds_before=time.perf_counter() - t0, t0=t0)
@@ -465,6 +480,13 @@ class Pipeline:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def check_sources(sources: Sequence, labels: Sequence | None) -> None:
+    if not sources:
+        raise ParameterError("no capture given")
+    if labels is not None and len(labels) != len(sources):
+        raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+
+
 def default_scaler(detector_name: str) -> str:
     """The detector class's ``default_scaler`` (see ``netml_core.scaling``)."""
     from .scaling import default_scaler_for

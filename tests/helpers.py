@@ -75,3 +75,19 @@ def random_traffic(seed: int, n: int, gaps=(0.001, 0.5, 3.0, 12.0, 40.0), p=(0.4
             e1, e2 = e2, e1
         rows.append((float(t[k]), e1[0], e1[1], e2[0], e2[1], int(proto[k]), int(flags[k])))
     return packet_table(rows, wire_len=np.arange(n) + 60)
+
+
+def demo_repeated_pcap(path, n_packets: int):
+    """A classic pcap of the demo packets repeated with shifted times (benchmarks/make_capture.py):
+    big enough to cut in byte ranges, with flows that cross every cut."""
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from make_capture import demo_records, write_capture
+    finally:
+        sys.path.remove(str(bench))
+    demo_data()
+    packets, ts, wire = demo_records(DEMO / "demo.pcap")
+    return write_capture(Path(path), "pcap", packets, ts, wire, n_packets)

@@ -22,6 +22,7 @@ from ..completion import complete_path
 from ..errors import NetmlError
 from ..packets import words_to_ip
 from .learn import setup_logging
+from .scaleout import dask_options, start_dask
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
 
@@ -54,8 +55,9 @@ def _endpoint(ip: str, port: int) -> str:
               help="Cap the flows held open while streaming; the ones idle longest are ended early "
                    "(counted on stderr).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
+@dask_options
 def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, ...], report_all: bool, fmt: str,
-             group: str, max_open_flows: int | None, verbose: int) -> None:
+             group: str, max_open_flows: int | None, verbose: int, workers: int | None, scheduler: str | None) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -83,10 +85,11 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
     writer = _HostWriter(fmt) if group in ("host", "dst") else _Writer(fmt, report_all, many=len(sources) > 1)
     total_flows = total_anomalies = 0
     without_flows = []
-    stream = group == "flow" and pipe.can_stream()
+    pipe.dask = start_dask(workers, scheduler, full_flows=group != "flow")
+    stream = group == "flow" and pipe.can_stream() and pipe.dask is None
     if max_open_flows is not None and not stream:
-        raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group) "
-                               "of a model whose splitter and feature stream")
+        raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group, "
+                               "no --workers/--scheduler) of a model whose splitter and feature stream")
     evicted = 0
     interrupted = False
     for source in sources:

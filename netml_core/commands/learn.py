@@ -31,6 +31,7 @@ import numpy as np
 from ..defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
 from ..completion import complete_algorithm, complete_feature, complete_path, complete_reader, complete_splitter
 from ..errors import NetmlError, ParameterError, UnknownComponentError
+from .scaleout import dask_options, start_dask
 
 #: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
 COMPAT_0X = {"splitter": "netml", "feature": "iat", "algorithm": "ocsvm", "train_on": "all", "scaler": "none"}
@@ -139,6 +140,7 @@ def _options(f):
                      help="Write metrics.json, scores.csv and roc.png (matplotlib) into DIR."),
         click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (e.g. AE loss per epoch)."),
     ]
+    f = dask_options(f)
     for opt in reversed(opts):
         f = opt(f)
     return f
@@ -244,6 +246,7 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
         pipe = _pipeline(front, algorithm if action == "all" else None, detector_params, o["scaler"])
+        pipe.dask = start_dask(o["workers"], o["scheduler"])
         ex = pipe.fit_extract(sources, label_sources)
         _echo_extracted(ex, sources)
         if feature_file:
