@@ -23,7 +23,7 @@ from netml_core.pipeline import Pipeline  # noqa: E402
 from netml_core.readers.native import NativeReader  # noqa: E402
 from netml_core.readers.ranges import pcap_size, plan, read_range  # noqa: E402
 
-from helpers import DEMO, cli, demo_data, demo_repeated_pcap  # noqa: E402
+from helpers import DEMO, SHARED, cli, demo_data, demo_repeated_pcap, need  # noqa: E402
 
 SLICE = 1 << 20  # about 3000 packets: the 18000-packet capture is cut in 7 ranges
 
@@ -203,3 +203,24 @@ def test_a_normal_run_imports_nothing_of_dask(tmp_path, big):
             "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+def test_progress_on_stderr_counts_the_tasks(client, big, capsys):
+    pipe = Pipeline(detector=None)
+    pipe.dask = DaskRunner(client=client, slice_bytes=SLICE, progress=True)
+    pipe.fit_extract([big])
+    err = capsys.readouterr().err
+    assert "netml: split: 7/7 tasks on 2 workers" in err and "netml: transform: 7/7 tasks on 2 workers" in err
+
+
+def test_evaluate_with_workers_gives_the_same_results(client):
+    from netml_core import evaluate as ev
+
+    path = SHARED / "data" / "evalset-dev" / "scenarios.json"
+    scenarios = ev.select_scenarios(ev.load_scenarios(str(need(path))), ["blend-masscan-udp"])
+    kw = dict(detector_params={"ocsvm": {"nu": 0.1}})
+    a = ev.run(scenarios, ["flowstats", "iat"], ["ocsvm"], **kw)
+    b = ev.run(scenarios, ["flowstats", "iat"], ["ocsvm"], dask=DaskRunner(client=client, slice_bytes=SLICE), **kw)
+    assert [r.error for r in a] == [None, None] == [r.error for r in b]
+    assert [(r.n_train, r.n_flows, r.roc_auc, r.threshold) for r in a] == \
+        [(r.n_train, r.n_flows, r.roc_auc, r.threshold) for r in b]
