@@ -7,11 +7,12 @@ Cases (targets of issue 11, on a 2-core machine):
 - the 1M capture with ``--workers 1`` vs no Dask (target: within 20 %).
 
 Each case is ``Pipeline(detector=None).fit_extract`` (what ``netml learn extract`` runs), best of
-``--runs``; the LocalCluster is started before timing (its start-up is printed on its own) and
-warmed up by one untimed run, so the figures are the steady state of a cluster that already
-exists (``--scheduler``). Every Dask result is checked bit for bit against the single-process one.
+``--runs``, single-process and Dask runs interleaved; the LocalCluster is started before timing
+(its start-up is printed on its own) and warmed up by one untimed run, so the figures are the
+steady state of a cluster that already exists (``--scheduler``). Every Dask result is checked bit
+for bit against the single-process one.
 
-    python benchmarks/bench_dask.py [--runs 2] [--out bench-data]
+    python benchmarks/bench_dask.py [--runs 3] [--out bench-data]
 
 Timings need an otherwise idle machine: the load average is printed with the figures.
 """
@@ -56,7 +57,7 @@ def timed(fn, runs: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=str(HERE.parent / "bench-data"))
     args = ap.parse_args()
     from netml_core.distributed import DaskRunner
@@ -72,23 +73,28 @@ def main() -> None:
     cases = [("4 x 1M captures", four, 2, 1.7), ("1 x 4M capture, byte ranges", [big], 2, 1.6),
              ("1 x 1M capture", four[:1], 1, None)]
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
-    rows = []
     for name, sources, workers, target in cases:
-        t_single, ref = timed(lambda: run(sources), args.runs)
         t0 = time.perf_counter()
         with DaskRunner(workers=workers, progress=False) as runner:
             startup = time.perf_counter() - t0
             run(sources[:1], runner)  # warm-up: imports and plugin discovery on the workers
-            t_dask, got = timed(lambda: run(sources, runner), args.runs)
+            singles, dasks = [], []
+            for _ in range(args.runs):  # interleaved, so both see the same load from other jobs
+                t_single, ref = timed(lambda: run(sources), 1)
+                t_dask, got = timed(lambda: run(sources, runner), 1)
+                singles.append(t_single)
+                dasks.append(t_dask)
         same = got.X.tobytes() == ref.X.tobytes() and all(
             (getattr(got.flows, k) == getattr(ref.flows, k)).all() for k in ("src", "sport", "first_ts", "last_ts"))
         n = ref.counts["packets"]
+        t_single, t_dask = min(singles), min(dasks)
         ratio = t_single / t_dask
-        rows.append((name, workers, n, t_single, t_dask, startup, ratio, target, same))
         print(f"{name}: {n} packets; no Dask {t_single:.2f} s ({n / t_single / 1e6:.2f} Mpkt/s); "
               f"--workers {workers} {t_dask:.2f} s ({n / t_dask / 1e6:.2f} Mpkt/s), speed-up {ratio:.2f}x"
               + (f" (target >= {target}x)" if target else f" (overhead {(t_dask / t_single - 1) * 100:+.0f} %, target <= +20 %)")
-              + f"; cluster start-up {startup:.1f} s; identical: {same}", flush=True)
+              + f"; cluster start-up {startup:.1f} s; identical: {same}; all runs (s): no Dask "
+              + " ".join(f"{t:.2f}" for t in singles) + ", Dask " + " ".join(f"{t:.2f}" for t in dasks)
+              + f"; load {os.getloadavg()[0]:.2f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -119,9 +119,10 @@ class Feature(Component):
     #: True when a flow's row depends on that flow's packets alone (not on other flows): such a
     #: feature can score flows batch by batch as they end (``netml classify`` streams then)
     per_flow: ClassVar[bool] = False
-    #: False when ``fit`` looks at the flow keys and count only, never at packets: on Dask the
-    #: training packets then stay on the workers (``netml_core.distributed``)
-    fit_needs_packets: ClassVar[bool] = True
+    #: False when ``fit`` learns nothing from the flows but that there are some (a fixed width):
+    #: on Dask it is then fitted before extraction and the training packets never leave the
+    #: workers (``netml_core.distributed``); otherwise the flows are shipped to fit it
+    fit_learns_from_flows: ClassVar[bool] = True
 
     def fit(self, flows: FlowTable) -> "Feature":
         return self

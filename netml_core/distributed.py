@@ -39,6 +39,7 @@ import numpy as np
 from .errors import NetmlError, ParameterError
 from .flowmerge import SliceState, chain_ordered, mergeable, order_keys, resolve, slice_state
 from .flowtable import FlowTable
+from .packets import COLUMNS, PacketTable
 from .readers.source import _is_terminal
 
 log = logging.getLogger("netml.distributed")
@@ -191,8 +192,10 @@ def _front(records: dict):
     from .pipeline import Pipeline, _restore_state
 
     check_plugins_installed(records, _worker_name(), what="Dask worker")
-    pipe = Pipeline(**{k: v for role, rec in records.items() for k, v in ((role, rec.name), (f"{role}_params", rec.params))},
-                    detector=None)
+    kw = {"feature": None}  # not sent when this task does not transform
+    for role, rec in records.items():
+        kw[role], kw[f"{role}_params"] = rec.name, rec.params
+    pipe = Pipeline(**kw, detector=None)
     for role, rec in records.items():
         if rec.state:  # an unfitted feature (the first pass of learn) has none yet
             _restore_state(pipe.components[role], rec.state)
@@ -295,11 +298,13 @@ def _run_split(pipe, sources: Sequence, transform: bool) -> tuple[list[_Capture]
     """Split every capture on the workers; returns the stitched captures and the packet count."""
     runner = pipe.dask
     sliceable = mergeable(pipe.flow_splitter) and pipe.names["reader"] == "native"
-    records = pipe.records(("reader", "flow_splitter", "feature"))
+    records = pipe.records(("reader", "flow_splitter", "feature") if transform else ("reader", "flow_splitter"))
     jobs = runner.jobs(sources, sliceable)
     futures = runner.map(split_task, [records] * len(jobs), jobs, [transform] * len(jobs))
     parts = runner.gather(runner.map(light_task, futures, [runner.full_flows] * len(futures)),
                           what="extract" if transform else "split")
+    log.debug("dask: %d tasks done, %d pending packets to stitch", len(parts),
+              sum(len(p.state.pending) for p in parts if p.state is not None))
     by_cap: dict[int, list] = {}
     for job, fut, part in zip(jobs, futures, parts):
         by_cap.setdefault(job[0], []).append((job, fut, part))
@@ -349,8 +354,8 @@ def fit_extract(pipe, sources: Sequence, labels: Sequence | None = None):
 
     check_sources(sources, labels)
     if not mergeable(pipe.flow_splitter):
-        log.info("splitter %r learns from all training packets at once: extraction runs in this process",
-                 pipe.names["flow_splitter"])
+        log.warning("note: splitter %r learns its interval from all training packets at once: training "
+                    "extraction runs in this process, not on the Dask workers", pipe.names["flow_splitter"])
         runner, pipe.dask = pipe.dask, None
         try:
             return pipe.fit_extract(sources, labels)
@@ -358,32 +363,50 @@ def fit_extract(pipe, sources: Sequence, labels: Sequence | None = None):
             pipe.dask = runner
     t0 = time.perf_counter()
     runner = pipe.dask
-    captures, n_packets = _run_split(pipe, sources, transform=False)
-    summaries = [c.flows(_tables(c, False, runner)) for c in captures]
-    counts = {"packets": n_packets}
-    flows, y, capture, keep = pipe.labelled_flows(sources, labels, summaries, counts)
     feature = pipe.feature
-    full = None
-    if getattr(feature, "fit_needs_packets", True) or not getattr(feature, "per_flow", False):
+    per_flow = bool(getattr(feature, "per_flow", False))
+    early = per_flow and not getattr(feature, "fit_learns_from_flows", True)
+    if early:  # the fitted state is the same whatever the flows: fit now, transform on the workers at once
+        feature.fit(_one_flow())
+    captures, n_packets = _run_split(pipe, sources, transform=early)
+    log.debug("dask: split and stitched in %.3f s", time.perf_counter() - t0)
+    counts = {"packets": n_packets}
+    flows, y, capture, keep = pipe.labelled_flows(sources, labels, [c.flows(_tables(c, False, runner)) for c in captures],
+                                                  counts)
+    if early:
+        X = np.vstack([_rows(c, [p.X for p in c.parts], feature) for c in captures])
+    else:
         full = FlowTable.concat([c.flows(_tables(c, True, runner)) for c in captures])
-        if keep is not None:
-            full = full.subset(keep)
+        full = full.subset(keep) if keep is not None else full
         feature.fit(full)
-    else:
-        feature.fit(flows)
-    if getattr(feature, "per_flow", False):
-        record = pipe.records(("feature",))["feature"]
-        futures = [f for c in captures for f in c.futures]
-        X_parts = iter(runner.gather(runner.map(transform_task, futures, [record] * len(futures)), what="transform"))
-        X = np.vstack([c.rows([next(X_parts) for _ in c.futures],
-                              rows_of(feature, c.resolved) if c.resolved is not None else None) for c in captures])
-        if keep is not None:
-            X = X[keep]
-    else:
-        X = rows_of(feature, full)
+        log.debug("dask: feature fitted at %.3f s", time.perf_counter() - t0)
+        if per_flow:
+            record = pipe.records(("feature",))["feature"]
+            futures = [f for c in captures for f in c.futures]
+            X_parts = iter(runner.gather(runner.map(transform_task, futures, [record] * len(futures)), what="transform"))
+            X = np.vstack([_rows(c, [next(X_parts) for _ in c.futures], feature) for c in captures])
+        else:
+            X = rows_of(feature, full)
+            keep = None
+    X = X[keep] if keep is not None else X
     pipe.front_fitted = True
     log.info("feature %s: %d flows x %d values", pipe.names["feature"], X.shape[0], X.shape[1])
     return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts, seconds=time.perf_counter() - t0)
+
+
+def _rows(c: _Capture, X_parts: list, feature) -> np.ndarray:
+    """A capture's rows in flow order: its parts' (from the workers), then its resolved flows'."""
+    return c.rows(X_parts, rows_of(feature, c.resolved) if c.resolved is not None else None)
+
+
+def _one_flow() -> FlowTable:
+    """A one-packet flow, to fit a feature that learns nothing from flows."""
+    one = PacketTable(**{name: np.zeros((1, *shape), dtype) for name, (dtype, shape) in COLUMNS.items()})
+    one.ip_version[:], one.proto[:] = 4, 17
+    z = np.zeros(1, np.int64)
+    return FlowTable(packets=one, order=z, offsets=np.array([0, 1], np.int64), src=one.src, dst=one.dst,
+                     sport=one.sport, dport=one.dport, proto=one.proto, ip_version=one.ip_version,
+                     direction=np.zeros(1, np.uint8))
 
 
 def extract(pipe, source):
@@ -396,7 +419,7 @@ def extract(pipe, source):
     (c,), n_packets = _run_split(pipe, [source], transform=per_flow)
     if per_flow:
         flows = c.flows(_tables(c, False, runner))
-        X = c.rows([p.X for p in c.parts], rows_of(pipe.feature, c.resolved) if c.resolved is not None else None)
+        X = _rows(c, [p.X for p in c.parts], pipe.feature)
     else:
         flows = c.flows(_tables(c, True, runner))
         X = rows_of(pipe.feature, flows)

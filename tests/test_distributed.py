@@ -61,7 +61,7 @@ def test_byte_ranges_frame_exactly_what_a_whole_read_frames(big):
         assert np.array_equal(getattr(joined, name), getattr(whole, name)), name
 
 
-@pytest.mark.parametrize("feature", ["flowstats", "iat"])  # fitted on summaries / on shipped packets
+@pytest.mark.parametrize("feature", ["flowstats", "iat", "context"])  # fitted first / on shipped flows / not per flow
 def test_fit_extract_with_labels_equals_single_process(client, big, feature):
     demo_data()
     labels = [CsvLabels(str(DEMO / "demo.csv")), CsvLabels(str(DEMO / "demo.csv"))]
@@ -207,6 +207,11 @@ def test_a_normal_run_imports_nothing_of_dask(tmp_path, big):
 
 def test_progress_on_stderr_counts_the_tasks(client, big, capsys):
     pipe = Pipeline(detector=None)
+    pipe.dask = DaskRunner(client=client, slice_bytes=SLICE, progress=True)
+    pipe.fit_extract([big])
+    err = capsys.readouterr().err
+    assert "netml: extract: 7/7 tasks on 2 workers" in err
+    pipe = Pipeline(feature="iat", detector=None)
     pipe.dask = DaskRunner(client=client, slice_bytes=SLICE, progress=True)
     pipe.fit_extract([big])
     err = capsys.readouterr().err

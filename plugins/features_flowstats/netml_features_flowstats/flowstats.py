@@ -104,7 +104,7 @@ class FlowStatsFeature(Feature):
     """Whole-flow statistics of both directions: counts, bytes, sizes, IATs, TCP flags, first sizes."""
 
     per_flow = True  # every row comes from that flow's packets only: flows can be scored as they end
-    fit_needs_packets = False  # fit learns nothing from the flows but that there are some
+    fit_learns_from_flows = False  # the width comes from first_n: the flows only have to exist
 
     param_docs = {
         "first_n": "number of leading packets whose sizes (bytes, + forward / - backward, 0-padded) "
