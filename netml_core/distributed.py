@@ -30,8 +30,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -184,6 +185,7 @@ class Part:
     n_packets: int
     damage: list
     X: np.ndarray | None = None
+    warnings: list = field(default_factory=list)  # (logger, level, message) to log on the client
 
 
 def _front(records: dict):
@@ -211,8 +213,31 @@ def _worker_name() -> str:
         return "(local)"
 
 
+class _Warnings(logging.Handler):
+    """The ``netml`` warnings of this task's thread, to be shown by the client (once, in its format)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread, self.lines = threading.get_ident(), []
+
+    def emit(self, record):
+        if record.thread == self.thread:
+            self.lines.append((record.name, record.levelno, record.getMessage()))
+
+
 def split_task(records: dict, job: tuple, transform: bool) -> Part:
     """Read and split one capture or byte range (and, with a fitted feature, transform its flows)."""
+    logger, caught = logging.getLogger("netml"), _Warnings()
+    logger.addHandler(caught)
+    try:
+        part = _split(records, job, transform)
+    finally:
+        logger.removeHandler(caught)
+    part.warnings = caught.lines
+    return part
+
+
+def _split(records: dict, job: tuple, transform: bool) -> Part:
     pipe = _front(records)
     cap, source, start, stop, size = job
     if start is None:
@@ -319,8 +344,8 @@ def _run_split(pipe, sources: Sequence, transform: bool) -> tuple[list[_Capture]
             part = runner.gather(runner.map(light_task, fut, [runner.full_flows]))[0]
             items = [(job, fut[0], part)]
         captures.append(_stitch(pipe.flow_splitter, [i[1] for i in items], [i[2] for i in items]))
-        for d in dict.fromkeys(d for i in items for d in i[2].damage):
-            log.warning("%s: damaged capture: %s", _path(sources[cap]), d)
+        for name, level, message in dict.fromkeys(w for i in items for w in i[2].warnings):
+            logging.getLogger(name).log(level, "%s", message)
     return captures, sum(p.n_packets for c in captures for p in c.parts)
 
 

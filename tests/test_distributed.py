@@ -229,3 +229,17 @@ def test_evaluate_with_workers_gives_the_same_results(client):
     assert [r.error for r in a] == [None, None] == [r.error for r in b]
     assert [(r.n_train, r.n_flows, r.roc_auc, r.threshold) for r in a] == \
         [(r.n_train, r.n_flows, r.roc_auc, r.threshold) for r in b]
+
+
+def test_worker_warnings_are_shown_once_as_in_one_process(client, big, caplog):
+    damaged = str(need(SHARED / "data" / "corpus" / "files" / "dpkt__truncated_dns_2.pcap"))
+    runs = []
+    for dask in (None, DaskRunner(client=client, slice_bytes=SLICE)):
+        caplog.clear()
+        pipe = Pipeline(detector=None)
+        pipe.dask = dask
+        with caplog.at_level("WARNING", logger="netml"):
+            X = pipe.fit_extract([damaged, big]).X
+        runs.append((X.tobytes(), [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]))
+    assert runs[0] == runs[1]
+    assert len(runs[0][1]) == 1 and "damaged capture: file ends inside a record at byte 240" in runs[0][1][0]
