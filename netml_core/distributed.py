@@ -88,6 +88,7 @@ class DaskRunner:
         self.workers, self.scheduler, self.client = workers, scheduler, client
         self.slice_bytes, self.full_flows = slice_bytes, full_flows
         self.progress = _is_terminal(sys.stderr) if progress is None else progress
+        self.ahead: dict = {}  # capture path -> tasks sent ahead (``submit_ahead``)
         self._owned: list = []
 
     def __enter__(self) -> "DaskRunner":
@@ -319,15 +320,34 @@ class _Capture:
         return np.vstack(blocks)[self.order] if len(blocks) > 1 else blocks[0][self.order]
 
 
-def _run_split(pipe, sources: Sequence, transform: bool) -> tuple[list[_Capture], int]:
-    """Split every capture on the workers; returns the stitched captures and the packet count."""
+def _submit(pipe, sources: Sequence, transform: bool) -> tuple:
+    """Send the tasks of ``sources``: (records, jobs, split futures, futures of their light parts)."""
     runner = pipe.dask
     sliceable = mergeable(pipe.flow_splitter) and pipe.names["reader"] == "native"
     records = pipe.records(("reader", "flow_splitter", "feature") if transform else ("reader", "flow_splitter"))
     jobs = runner.jobs(sources, sliceable)
     futures = runner.map(split_task, [records] * len(jobs), jobs, [transform] * len(jobs))
-    parts = runner.gather(runner.map(light_task, futures, [runner.full_flows] * len(futures)),
-                          what="extract" if transform else "split")
+    return records, jobs, futures, runner.map(light_task, futures, [runner.full_flows] * len(futures))
+
+
+def submit_ahead(pipe, sources: Sequence) -> None:
+    """``classify`` of several captures: send every capture's tasks now, so that the workers go
+    through all of them while the client stitches and prints one capture at a time."""
+    if pipe.dask is None or len(sources) < 2:
+        return
+    records, jobs, futures, light = _submit(pipe, sources, bool(getattr(pipe.feature, "per_flow", False)))
+    for cap, src in enumerate(sources):
+        mine = [i for i, job in enumerate(jobs) if job[0] == cap]
+        pipe.dask.ahead[_path(src)] = (records, [(0, *jobs[i][1:]) for i in mine], [futures[i] for i in mine],
+                                       [light[i] for i in mine])
+
+
+def _run_split(pipe, sources: Sequence, transform: bool) -> tuple[list[_Capture], int]:
+    """Split every capture on the workers; returns the stitched captures and the packet count."""
+    runner = pipe.dask
+    ahead = runner.ahead.pop(_path(sources[0]), None) if len(sources) == 1 else None
+    records, jobs, futures, light = ahead or _submit(pipe, sources, transform)
+    parts = runner.gather(light, what="extract" if transform else "split")
     log.debug("dask: %d tasks done, %d pending packets to stitch", len(parts),
               sum(len(p.state.pending) for p in parts if p.state is not None))
     by_cap: dict[int, list] = {}

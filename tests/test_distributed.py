@@ -169,10 +169,11 @@ def test_cli_learn_and_classify_with_workers_match(tmp_path, big):
     assert code == 0, err
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert sorted(a.files) == sorted(b.files) and all(a[k].tobytes() == b[k].tobytes() for k in a.files)
-    runs = [cli("classify", "-m", tmp_path / "b.netml", "-p", big, "--report-all", "--format", "csv", *extra)
-            for extra in ((), ("--workers", "2"))]
+    demo = DEMO / "demo.pcap"
+    runs = [cli("classify", "-m", tmp_path / "b.netml", "-p", big, "-p", demo, "--report-all", "--format", "csv",
+                *extra) for extra in ((), ("--workers", "2"))]
     assert [r[0] for r in runs] == [0, 0]
-    assert runs[0][1] == runs[1][1] and len(runs[0][1].splitlines()) == 592  # header + every flow
+    assert runs[0][1] == runs[1][1] and len(runs[0][1].splitlines()) == 1 + 591 + 199  # header, every flow
 
 
 @pytest.mark.parametrize("args, message", [

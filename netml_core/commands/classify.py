@@ -86,6 +86,10 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
     total_flows = total_anomalies = 0
     without_flows = []
     pipe.dask = start_dask(workers, scheduler, full_flows=group != "flow")
+    if pipe.dask is not None:
+        from ..distributed import submit_ahead
+
+        submit_ahead(pipe, sources)
     stream = group == "flow" and pipe.can_stream() and pipe.dask is None
     if max_open_flows is not None and not stream:
         raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group, "
