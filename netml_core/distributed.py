@@ -105,6 +105,12 @@ class DaskRunner:
         try:
             if self.scheduler is not None:
                 self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT)
+                self._owned.append(self.client)
+                try:
+                    self.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+                except TimeoutError:
+                    raise NetmlError(f"the Dask scheduler at {self.scheduler} has no workers (start some with "
+                                     f"'dask worker {self.scheduler}')") from None
             else:
                 import dask
 
@@ -120,7 +126,8 @@ class DaskRunner:
             self.close()
             where = f"the Dask scheduler at {self.scheduler}" if self.scheduler else "a local Dask cluster"
             raise NetmlError(f"cannot reach {where}: {_first_line(exc)}") from None
-        self._owned.insert(0, self.client)
+        if self.client not in self._owned:
+            self._owned.insert(0, self.client)
         log.info("dask: %d workers (%s)", self.n_threads(), self.scheduler or "local cluster")
         return self
 
@@ -228,10 +235,14 @@ class _Warnings(logging.Handler):
 
 def split_task(records: dict, job: tuple, transform: bool) -> Part:
     """Read and split one capture or byte range (and, with a fitted feature, transform its flows)."""
+    from .errors import CaptureError
+
     logger, caught = logging.getLogger("netml"), _Warnings()
     logger.addHandler(caught)
     try:
         part = _split(records, job, transform)
+    except CaptureError as exc:  # e.g. a path that exists on the client but not on this worker
+        raise CaptureError(f"{exc} (on Dask worker {_worker_name()})") from None
     finally:
         logger.removeHandler(caught)
     part.warnings = caught.lines

@@ -244,3 +244,20 @@ def test_worker_warnings_are_shown_once_as_in_one_process(client, big, caplog):
         runs.append((X.tobytes(), [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]))
     assert runs[0] == runs[1]
     assert len(runs[0][1]) == 1 and "damaged capture: file ends inside a record at byte 240" in runs[0][1][0]
+
+
+def test_a_capture_missing_on_a_worker_names_the_worker(client, tmp_path):
+    from netml_core.errors import CaptureError
+
+    records = Pipeline(detector=None).records(("reader", "flow_splitter"))
+    fut = client.submit(split_task, records, (0, str(tmp_path / "gone.pcap"), None, None, None), False, pure=False)
+    with pytest.raises(CaptureError, match=r"gone.pcap: no such file \(on Dask worker tcp://\S+\)$"):
+        fut.result()
+
+
+def test_a_scheduler_without_workers_is_one_line(tmp_path, big, monkeypatch):
+    monkeypatch.setattr("netml_core.distributed.CONNECT_TIMEOUT", 1)
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as empty:
+        code, _, err = cli("learn", "extract", "-p", big, "--feature-file", tmp_path / "a.npz",
+                           "--scheduler", empty.scheduler_address)
+    assert code != 0 and "has no workers" in err and len(err.strip().splitlines()) == 1
