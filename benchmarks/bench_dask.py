@@ -46,6 +46,14 @@ def captures(out: Path) -> tuple[list[str], str]:
     return four, str(big)
 
 
+def _cpu() -> float:
+    """CPU seconds of this (worker) process."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(fn, runs: int):
     best, result = float("inf"), None
     for _ in range(runs):
@@ -78,12 +86,16 @@ def main() -> None:
         with DaskRunner(workers=workers, progress=False) as runner:
             startup = time.perf_counter() - t0
             run(sources[:1], runner)  # warm-up: imports and plugin discovery on the workers
-            singles, dasks = [], []
+            singles, dasks, cpus = [], [], []
             for _ in range(args.runs):  # interleaved, so both see the same load from other jobs
+                c0 = time.process_time()
                 t_single, ref = timed(lambda: run(sources), 1)
+                c1, w1 = time.process_time(), runner.client.run(_cpu)
                 t_dask, got = timed(lambda: run(sources, runner), 1)
+                c2, w2 = time.process_time(), runner.client.run(_cpu)
                 singles.append(t_single)
                 dasks.append(t_dask)
+                cpus.append((c1 - c0, c2 - c1, sorted((w2[a] - w1[a] for a in w2 if a in w1), reverse=True)))
         same = got.X.tobytes() == ref.X.tobytes() and all(
             (getattr(got.flows, k) == getattr(ref.flows, k)).all() for k in ("src", "sport", "first_ts", "last_ts"))
         n = ref.counts["packets"]
@@ -95,6 +107,13 @@ def main() -> None:
               + f"; cluster start-up {startup:.1f} s; identical: {same}; all runs (s): no Dask "
               + " ".join(f"{t:.2f}" for t in singles) + ", Dask " + " ".join(f"{t:.2f}" for t in dasks)
               + f"; load {os.getloadavg()[0]:.2f}", flush=True)
+        # CPU seconds, a view that other jobs on the machine do not distort: the Dask run's critical
+        # path is its client (scheduler included) plus its busiest worker
+        single_cpu, client_cpu, workers_cpu = min(cpus, key=lambda c: c[1] + c[2][0])
+        print(f"    CPU s: no Dask {single_cpu:.2f}; Dask client {client_cpu:.2f} + workers "
+              + " ".join(f"{w:.2f}" for w in workers_cpu)
+              + f" (total {client_cpu + sum(workers_cpu):.2f}); idle-machine estimate "
+              f"{single_cpu / (client_cpu + workers_cpu[0]):.2f}x", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
