@@ -2,7 +2,8 @@
 
 A worker given ``[start, stop)`` frames from the first record boundary at or after ``start`` that it
 can verify: a chain of record headers that are sane (captured length within the file's limit and
-not above the wire length, sub-second field in range, timestamps not going back) and end exactly on
+not above the wire length, sub-second field in range, timestamps not going back, nor before the
+file's first record) and end exactly on
 the next header, or on the end of the file. It reads up to the boundary verified the same way at
 ``stop``, which is where the next range starts. The framing of the range itself proves the boundary:
 the records from a true start lead exactly to the end only if the end is a true boundary too, so a
@@ -73,6 +74,16 @@ class _Header:
         self.cap_limit = max(MAX_SNAPLEN, min(snaplen, HARD_CAPLEN))
         self.frac_limit = 1_000_000_000 if nano else 1_000_000
         self.rec = struct.Struct(self.endian + "IIII")
+        self.first_t = 0  # time of the file's first record: no later record is older in an ordered capture
+
+
+def _first_time(f, hdr: _Header) -> int:
+    f.seek(24)
+    head = f.read(16)
+    if len(head) < 16:
+        return 0
+    sec, frac, _, _ = hdr.rec.unpack(head)
+    return sec * 1_000_000_000 + frac
 
 
 def boundary(f, pos: int, hdr: _Header) -> int:
@@ -97,10 +108,14 @@ def _chain(buf: bytes, c: int, pos: int, hdr: _Header) -> bool:
         if pos + c == hdr.size:
             return True  # ends exactly at the end of the file
         if c + 16 > len(buf):
-            return k >= 4  # huge records ran past the buffer: four sane ones in a row will do
+            # past the buffer: the file ends there (and this chain did not end on it), or huge
+            # records ran past the window: then four sane ones in a row will do
+            return k >= 4 and pos + len(buf) < hdr.size
         sec, frac, caplen, wire = unpack(buf, c)
         t = sec * 1_000_000_000 + frac
-        if caplen > hdr.cap_limit or caplen > wire or frac >= hdr.frac_limit or t < prev:
+        # a header read 4 bytes late (its sub-second field as seconds, caplen as fraction, wire
+        # length as caplen) chains just as well when caplen == wire: its "seconds" are too small
+        if caplen > hdr.cap_limit or caplen > wire or frac >= hdr.frac_limit or t < max(prev, hdr.first_t):
             return False
         prev = t
         c += 16 + caplen
@@ -111,6 +126,7 @@ def read_range(path, start: int, stop: int, size: int) -> Range:
     """Frame and decode the records of ``[start, stop)`` (boundaries verified as said above)."""
     with open(path, "rb") as f:
         hdr = _Header(f.read(24), size)
+        hdr.first_t = _first_time(f, hdr)
         begin = boundary(f, start, hdr)
         end = boundary(f, stop, hdr) if stop < size else size
         f.seek(begin)
