@@ -9,11 +9,12 @@ Why this shape:
   pending head/tail packets (a few percent) come back and are stitched here with the splitter's own
   rule. Ranges that do not chain exactly, are damaged or are not time-ordered make that capture one
   task instead, so exactness never depends on a guess.
-- **Fitting.** The feature is fitted here, on the training flows in single-process order; a feature
-  whose ``fit`` needs no packets (``fit_needs_packets = False``, e.g. flowstats) is fitted on flow
-  summaries, any other gets the flows' packets shipped. Workers then transform their own flows
-  with the fitted feature (shipped as its record), so only feature rows and one summary per flow
-  (first and last packet: keys, times, direction) travel. The detector is fitted here too.
+- **Fitting.** The feature is fitted here. One that learns nothing from the flows
+  (``Feature.fit_learns_from_flows`` false, e.g. flowstats) is fitted before extraction and the
+  workers transform their flows in the same task, so only feature rows and one summary per flow
+  (first and last packet: keys, times, direction) travel. Any other is fitted on the training flows
+  in single-process order, their packets shipped, and the workers then transform their own flows
+  with it (shipped as its record). The detector is fitted here too.
 - **Plugins.** Components travel as (name, params, state) records and are rebuilt on the worker
   through its own registry, so a worker needs the plugins of this pipeline only, and a missing one
   is the model file's one-line "needs the ... from ..., which is not installed" naming the worker.
@@ -21,7 +22,7 @@ Why this shape:
   recomputed by Dask from the same inputs, so the result does not change.
 
 The netml 0.x splitter learns its interval from every training packet, so ``learn`` with it runs
-in this process (a log line says so); ``classify`` with a fitted one splits whole captures on the
+in this process (a note on stderr says so); ``classify`` with a fitted one splits whole captures on the
 workers (no byte ranges: its sub-flows are not cut by certain starts).
 """
 
