@@ -234,8 +234,9 @@ class _Warnings(logging.Handler):
             self.lines.append((record.name, record.levelno, record.getMessage()))
 
 
-def split_task(records: dict, job: tuple, transform: bool) -> Part:
-    """Read and split one capture or byte range (and, with a fitted feature, transform its flows)."""
+def split_task(records: dict, job: tuple, transform: bool, light: bool = False) -> Part:
+    """Read and split one capture or byte range (and, with a fitted feature, transform its flows);
+    ``light``: return the flows as summaries at once (nothing else will need their packets)."""
     from .errors import CaptureError
 
     logger, caught = logging.getLogger("netml"), _Warnings()
@@ -247,7 +248,7 @@ def split_task(records: dict, job: tuple, transform: bool) -> Part:
     finally:
         logger.removeHandler(caught)
     part.warnings = caught.lines
-    return part
+    return light_task(part, False) if light else part
 
 
 def _split(records: dict, job: tuple, transform: bool) -> Part:
@@ -338,6 +339,9 @@ def _submit(pipe, sources: Sequence, transform: bool) -> tuple:
     sliceable = mergeable(pipe.flow_splitter) and pipe.names["reader"] == "native"
     records = pipe.records(("reader", "flow_splitter", "feature") if transform else ("reader", "flow_splitter"))
     jobs = runner.jobs(sources, sliceable)
+    if transform and not runner.full_flows:  # rows made: the flows' packets are never needed again
+        futures = runner.map(split_task, [records] * len(jobs), jobs, [True] * len(jobs), [True] * len(jobs))
+        return records, jobs, futures, futures
     futures = runner.map(split_task, [records] * len(jobs), jobs, [transform] * len(jobs))
     return records, jobs, futures, runner.map(light_task, futures, [runner.full_flows] * len(futures))
 
