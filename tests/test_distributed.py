@@ -9,21 +9,20 @@ import sys
 import threading
 import time
 
+import distributed  # the 'dask' extra: tox installs it, so CI runs these tests (never skipped)
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("distributed") if os.environ.get("NETML_NO_DASK") else __import__("distributed")
+from netml_core.distributed import DaskRunner, split_task
+from netml_core.errors import ModelFileError
+from netml_core.labels import CsvLabels
+from netml_core.model_file import ComponentRecord
+from netml_core.packets import COLUMNS, PacketTable
+from netml_core.pipeline import Pipeline
+from netml_core.readers.native import NativeReader
+from netml_core.readers.ranges import pcap_size, plan, read_range
 
-from netml_core.distributed import DaskRunner, split_task  # noqa: E402
-from netml_core.errors import ModelFileError  # noqa: E402
-from netml_core.labels import CsvLabels  # noqa: E402
-from netml_core.model_file import ComponentRecord  # noqa: E402
-from netml_core.packets import COLUMNS, PacketTable  # noqa: E402
-from netml_core.pipeline import Pipeline  # noqa: E402
-from netml_core.readers.native import NativeReader  # noqa: E402
-from netml_core.readers.ranges import pcap_size, plan, read_range  # noqa: E402
-
-from helpers import DEMO, SHARED, cli, demo_data, demo_repeated_pcap, need  # noqa: E402
+from helpers import DEMO, SHARED, cli, demo_data, demo_repeated_pcap, need
 
 SLICE = 1 << 20  # about 3000 packets: the 18000-packet capture is cut in 7 ranges
 
@@ -94,7 +93,6 @@ def test_model_and_scores_equal_single_process(client, big, tmp_path):
 
 def test_unordered_capture_is_read_in_one_piece_with_the_same_result(client, tmp_path):
     from netml_core.pcapwriter import write_pcap_frames
-    import sys as _sys
 
     path = demo_repeated_pcap(tmp_path / "d.pcap", 18_000)
     frames, ts = [], []
