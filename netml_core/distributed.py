@@ -127,6 +127,9 @@ class DaskRunner:
             self.close()
             where = f"the Dask scheduler at {self.scheduler}" if self.scheduler else "a local Dask cluster"
             raise NetmlError(f"cannot reach {where}: {_first_line(exc)}") from None
+        except BaseException:  # e.g. no workers: never leave a client behind to reconnect at exit
+            self.close()
+            raise
         if self.client not in self._owned:
             self._owned.insert(0, self.client)
         log.info("dask: %d workers (%s)", self.n_threads(), self.scheduler or "local cluster")
