@@ -124,7 +124,8 @@ class Feature(Component):
     #: feature can score flows batch by batch as they end (``netml classify`` streams then)
     per_flow: ClassVar[bool] = False
     #: False when ``fit`` on any non-empty set of flows gives the same state (e.g. only the width
-    #: from the parameters): training then fits it on the first flows that end in a stream
+    #: from the parameters): training then fits it on the first flows that end in a stream, and on
+    #: Dask before extraction, so the training packets never leave the workers
     learns_from_flows: ClassVar[bool] = True
 
     def fit(self, flows: FlowTable) -> "Feature":

@@ -406,7 +406,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
         splitter: str = DEFAULT_SPLITTER, splitter_params: dict | None = None,
         feature_params: dict[str, dict] | None = None, detector_params: dict[str, dict] | None = None,
         reader: str = DEFAULT_READER, fpr: float = DEFAULT_FPR, seed: int = DEFAULT_SEED,
-        progress: Progress | None = None) -> list[Result]:
+        progress: Progress | None = None, dask=None) -> list[Result]:
     """Every scenario x feature x detector, in that order; one ``Result`` each.
 
     ``feature_params`` / ``detector_params`` map a component name to its parameters (absent: the
@@ -414,6 +414,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
     parameters and label files are checked before any capture is read (``NetmlError``); a run that
     fails later (a capture without flows, a detector that rejects the rows) becomes a ``Result``
     with ``error`` set and the others go on. ``progress(done, total, result)`` follows each run.
+    ``dask`` (a ``netml_core.distributed.DaskRunner``): training extraction runs on its workers.
     """
     from .calibration import check_fpr
 
@@ -437,7 +438,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
             params = feature_params.get(feature) or {}
             try:
                 front, X_train, units = _extract(sc, reader, splitter, splitter_params, feature, params,
-                                                 sources, packets, indexes)
+                                                 sources, packets, indexes, dask)
             except Exception as exc:  # noqa: BLE001 - one failing extraction fails its runs only
                 log.debug("extraction failed", exc_info=True)
                 for det in detectors:
@@ -490,13 +491,15 @@ def _seeded(params: dict, detector: str, seed: int) -> dict:
 
 
 def _extract(sc: Scenario, reader, splitter, splitter_params, feature, feature_params, sources,
-             packets: dict, indexes: dict):
+             packets: dict, indexes: dict, dask=None):
     """Fit splitter and feature on the training captures, then the test units of this feature."""
     from .pipeline import Pipeline
 
     front = Pipeline(reader=reader, flow_splitter=splitter, flow_splitter_params=splitter_params,
                      feature=feature, feature_params=feature_params, detector=None)
+    front.dask = dask
     train = front.fit_extract(sc.train, [ConstantLabels(0)] * len(sc.train))
+    front.dask = None  # test captures are read here: their units need every packet
     parts = []
     for capture in sc.test:
         if capture not in packets:

@@ -88,8 +88,11 @@ class FlowMeterSplitter(FlowSplitter):
         return FlowMeterStream(self, max_open_flows)
 
     # -- stages ----------------------------------------------------------------------------------
-    def _cut(self, packets: PacketTable) -> "_Cut":
-        """Every flow of ``packets`` (small ones too), in grouped order, and which ones may go on."""
+    def _cut(self, packets: PacketTable, force_start: np.ndarray | None = None) -> "_Cut":
+        """Every flow of ``packets`` (small ones too), in grouped order, and which ones may go on.
+
+        ``force_start`` (bool per packet) marks packets known to start a flow whatever came before
+        them (``netml_core.flowmerge``: the packets between them were split elsewhere)."""
         n = len(packets)
         ts = packets.ts_ns
         base = seg.stable_argsort(ts) if n and np.any(ts[1:] < ts[:-1]) else np.arange(n, dtype=np.int64)
@@ -102,6 +105,8 @@ class FlowMeterSplitter(FlowSplitter):
         if n:
             np.subtract(t[1:], t[:-1], out=gap[1:])
         start = first | (gap > _ns(self.idle_timeout))
+        if force_start is not None and n:
+            start |= force_start[perm]
         n_idle = int(np.count_nonzero(start)) - int(np.count_nonzero(first))
         n_close = 0
         if self.tcp_close and n:

@@ -244,6 +244,8 @@ class Pipeline:
         self.names["scaler"] = scaler
         self.components["scaler"] = _make_scaler(scaler) if scaler is not None else None
         self.front_fitted = False
+        #: a ``netml_core.distributed.DaskRunner`` (``--workers``/``--scheduler``): extraction on Dask
+        self.dask = None
 
     # -- accessors -----------------------------------------------------------------------------
     @property
@@ -291,10 +293,11 @@ class Pipeline:
         the open flows and the rows; the result is the same), else it is ignored. ``on_batch`` is
         called with each packet batch read then (progress).
         """
-        if not sources:
-            raise ParameterError("no capture given")
-        if labels is not None and len(labels) != len(sources):
-            raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+        if getattr(self, "dask", None) is not None:  # --workers / --scheduler: netml_core.distributed
+            from .distributed import fit_extract
+
+            return fit_extract(self, sources, labels)
+        check_sources(sources, labels)
         if stream and self.can_stream_fit() and all(_rereadable(s) for s in sources):
             return self._fit_extract_streamed(sources, labels, on_batch, batch_packets)
         t0 = time.perf_counter()
@@ -306,16 +309,8 @@ class Pipeline:
                         "(packets without timestamps, e.g. pcapng simple packet blocks?); other captures "
                         "will give no flows with this model")
         per_capture = [self.flow_splitter.split(p) for p in packet_tables]
-        flows = FlowTable.concat(per_capture)
-        counts = {"packets": int(sum(len(p) for p in packet_tables)), "flows": len(flows)}
-        y = None
-        if labels is not None:
-            y = np.concatenate([np.asarray(lab.labels_for(ft), dtype=np.int64)
-                                for lab, ft in zip(labels, per_capture)]) if len(flows) else np.zeros(0, np.int64)
-        keep = self._check_flows(sources, labels, [len(f) for f in per_capture], y, counts)
-        capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
-        if keep is not None:
-            flows, y, capture = flows.subset(keep), y[keep], capture[keep]
+        counts = {"packets": int(sum(len(p) for p in packet_tables))}
+        flows, y, capture, keep = self.labelled_flows(sources, labels, per_capture, counts)
         self.feature.fit(flows)
         if getattr(self.feature, "per_flow", False):
             X = np.asarray(self.feature.transform(flows), dtype=np.float64)
@@ -329,6 +324,22 @@ class Pipeline:
         log.info("feature %s: %d flows x %d values", self.names["feature"], X.shape[0], X.shape[1])
         return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts,
                          seconds=time.perf_counter() - t0)
+
+    def labelled_flows(self, sources, labels, per_capture: list, counts: dict):
+        """The training flows of all captures (with labels: the matched ones only) with their
+        labels, capture indexes and the mask of kept flows (``None``: all); one-line errors when
+        none is left (``_check_flows``). ``counts`` gets ``flows`` (and ``unlabelled_dropped``)."""
+        flows = FlowTable.concat(per_capture)
+        counts["flows"] = len(flows)
+        y = None
+        if labels is not None:
+            y = np.concatenate([np.asarray(lab.labels_for(ft), dtype=np.int64)
+                                for lab, ft in zip(labels, per_capture)]) if len(flows) else np.zeros(0, np.int64)
+        keep = self._check_flows(sources, labels, [len(f) for f in per_capture], y, counts)
+        capture = np.repeat(np.arange(len(per_capture)), [len(f) for f in per_capture])
+        if keep is not None:
+            flows, y, capture = flows.subset(keep), y[keep], capture[keep]
+        return flows, y, capture, keep
 
     def can_stream_fit(self) -> bool:
         """True when training can read captures batch by batch with the same result: the splitter
@@ -445,6 +456,10 @@ class Pipeline:
     def extract(self, source) -> Extracted:
         """Flows and feature rows of a new capture with the fitted splitter and feature."""
         self._check_front_fitted()
+        if getattr(self, "dask", None) is not None:
+            from .distributed import extract
+
+            return extract(self, source)
         t0 = time.perf_counter()
         packets = self.read(source)
         return self.extract_packets(packets, seconds_before=time.perf_counter() - t0, t0=t0)
@@ -677,6 +692,13 @@ class Pipeline:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def check_sources(sources: Sequence, labels: Sequence | None) -> None:
+    if not sources:
+        raise ParameterError("no capture given")
+    if labels is not None and len(labels) != len(sources):
+        raise ParameterError(f"{len(labels)} label sources for {len(sources)} captures")
+
+
 def default_scaler(detector_name: str) -> str:
     """The detector class's ``default_scaler`` (see ``netml_core.scaling``)."""
     from .scaling import default_scaler_for

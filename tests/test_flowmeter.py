@@ -13,7 +13,7 @@ from netml_core.flowmeter import FlowMeterSplitter
 from netml_core.packets import PacketTable
 from netml_core.readers.native import NativeReader
 
-from helpers import SHARED, need, packet_table
+from helpers import SHARED, need, packet_table, random_traffic
 
 F, S, R, P, A = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -137,23 +137,8 @@ def _oracle(pt: PacketTable, idle, active, bi=True, tcp_close=True):
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("bi", [True, False])
 def test_matches_a_literal_flow_meter_on_random_traffic(seed, bi):
-    rng = np.random.default_rng(seed)
     n = 3000
-    hosts = [f"10.0.0.{k}" for k in range(4)]
-    t = np.cumsum(rng.choice([0.001, 0.5, 3.0, 12.0, 40.0], size=n, p=[0.4, 0.3, 0.2, 0.08, 0.02]))
-    a, b = rng.integers(0, 4, n), rng.integers(0, 4, n)
-    ports = rng.integers(0, 3, n)
-    flip = rng.random(n) < 0.5
-    proto = np.where(rng.random(n) < 0.7, 6, 17)
-    flags = np.where(proto == 6, rng.choice([S, S | A, A, F | A, R, P | A], size=n,
-                                             p=[0.1, 0.1, 0.5, 0.1, 0.05, 0.15]), 0)
-    rows = []
-    for k in range(n):
-        e1, e2 = (hosts[a[k]], 1000 + ports[k]), (hosts[b[k]], 80)
-        if flip[k]:
-            e1, e2 = e2, e1
-        rows.append((float(t[k]), e1[0], e1[1], e2[0], e2[1], int(proto[k]), int(flags[k])))
-    pt = _pt(rows)
+    pt = random_traffic(seed, n)
     for idle, active in ((10.0, 30.0), (60.0, 120.0), (5.0, None)):
         ft = FlowMeterSplitter(idle_timeout=idle, active_timeout=active, direction="bi" if bi else "uni").split(pt)
         assert _flows(ft) == _oracle(pt, idle, active, bi=bi)

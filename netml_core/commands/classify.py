@@ -24,6 +24,7 @@ from ..packets import words_to_ip
 from ..progress import Progress
 from ..readers.live import Follow
 from .learn import setup_logging
+from .scaleout import dask_options, start_dask
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
 
@@ -63,9 +64,10 @@ def _endpoint(ip: str, port: int) -> str:
                    "on the wall clock since the last packet (--no-wall-clock: only packet times end flows).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line on stderr (it is shown only on a terminal).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug.")
+@dask_options
 def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, ...], report_all: bool, fmt: str,
              group: str, max_open_flows: int | None, follow: str | None, wall_clock: bool, quiet: bool,
-             verbose: int) -> None:
+             verbose: int, workers: int | None, scheduler: str | None) -> None:
     """Flag anomalous flows in a capture with a trained model.
 
     \b
@@ -95,13 +97,19 @@ def classify(model: str | None, model_as_output: str | None, pcaps: tuple[str, .
     writer = _HostWriter(fmt) if group != "flow" else _Writer(fmt, report_all, many=len(sources) > 1)
     total_flows = total_anomalies = 0
     without_flows = []
-    stream = group == "flow" and pipe.can_stream()
+    pipe.dask = start_dask(workers, scheduler, full_flows=group != "flow")
+    if pipe.dask is not None:
+        from ..distributed import submit_ahead
+
+        submit_ahead(pipe, sources)
+    stream = group == "flow" and pipe.can_stream() and pipe.dask is None
     if max_open_flows is not None and not stream:
-        raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group) "
-                               "of a model whose splitter and feature stream")
+        raise click.UsageError("--max-open-flows applies when flows are streamed: per-flow output (no --group, "
+                               "no --workers/--scheduler) of a model whose splitter and feature stream")
     if follow and not (stream and getattr(pipe.reader, "live", False)):
-        raise click.UsageError("--follow needs streamed per-flow output (no --group), a model whose splitter and "
-                               f"feature stream, and a reader that reads live input (this model: {pipe.describe()})")
+        raise click.UsageError("--follow needs streamed per-flow output (no --group, no --workers/--scheduler), a "
+                               "model whose splitter and feature stream, and a reader that reads live input "
+                               f"(this model: {pipe.describe()})")
     evicted = 0
     interrupted = False
     for source in sources:

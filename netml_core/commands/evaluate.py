@@ -15,6 +15,7 @@ import click
 from ..completion import complete_algorithm, complete_feature, complete_reader, complete_splitter
 from ..defaults import DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
 from ..errors import NetmlError, ParameterError
+from .scaleout import dask_options, start_dask
 from .learn import _say, setup_logging
 
 _PARAM_SUFFIXES = (".yaml", ".yml", ".json")
@@ -109,10 +110,11 @@ def _progress(done: int, total: int, r) -> None:
 @click.option("-o", "--output", default=None, metavar="DIR",
               help="Write results.tsv, results.json and heatmap.png (matplotlib) into DIR.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@dask_options
 def evaluate(scenarios_file: str, features: tuple[str, ...], algorithms: tuple[str, ...], splitter: str | None,
              splitter_param: str | None, feature_param: str | None, param: str | None, reader: str | None,
              fpr: float | None, random_state: int | None, selected: tuple[str, ...], output: str | None,
-             quiet: bool) -> int:
+             quiet: bool, workers: int | None, scheduler: str | None) -> int:
     """Compare features x detectors on the labelled scenarios of a scenario file.
 
     Each scenario trains on its normal captures and tests on labelled ones; every combination is
@@ -144,7 +146,7 @@ def evaluate(scenarios_file: str, features: tuple[str, ...], algorithms: tuple[s
     results = ev.run(scenarios, feature_names, detector_names, splitter=splitter_name,
                      splitter_params=splitter_params.get(splitter_name), feature_params=feature_params,
                      detector_params=detector_params, reader=reader_name, fpr=target_fpr, seed=seed,
-                     progress=None if quiet else _progress)
+                     progress=None if quiet else _progress, dask=start_dask(workers, scheduler))
     _say(ev.format_table(results))
     if output is not None:
         config: dict[str, Any] = {

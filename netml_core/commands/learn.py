@@ -33,6 +33,7 @@ from ..defaults import (DEFAULT_ALGORITHM, DEFAULT_CONTEXT_ALGORITHM, DEFAULT_FE
 from ..completion import complete_algorithm, complete_feature, complete_path, complete_reader, complete_splitter
 from ..errors import NetmlError, ParameterError, UnknownComponentError
 from ..progress import Progress
+from .scaleout import dask_options, start_dask
 
 #: what --compat sets: netml 0.7.1's pipeline (explicit options still win)
 COMPAT_0X = {"splitter": "netml", "feature": "iat", "algorithm": "ocsvm", "train_on": "all", "scaler": "none"}
@@ -144,6 +145,7 @@ def _options(f):
                      help="No progress line on stderr while captures are read (shown only on a terminal)."),
         click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (e.g. AE loss per epoch)."),
     ]
+    f = dask_options(f)
     for opt in reversed(opts):
         f = opt(f)
     return f
@@ -255,8 +257,10 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
         pipe = _pipeline(front, algorithm if action == "all" else None, detector_params, o["scaler"])
-        progress = Progress(sources[0] if len(sources) == 1 else None, enabled=False if o["quiet"] else None)
-        try:  # batch by batch when that gives the same rows
+        pipe.dask = start_dask(o["workers"], o["scheduler"])
+        progress = Progress(sources[0] if len(sources) == 1 else None,
+                            enabled=False if o["quiet"] or pipe.dask is not None else None)
+        try:  # batch by batch when that gives the same rows (in one process)
             ex = pipe.fit_extract(sources, label_sources, stream=True, on_batch=progress.update)
         finally:
             progress.close()

@@ -1,0 +1,122 @@
+"""Extraction packets/s on Dask (``--workers``) against a single process, and identical results.
+
+Cases (targets of issue 11, on a 2-core machine):
+
+- 4 captures of ~1M packets each, ``--workers 2`` vs no Dask (target >= 1.7x);
+- one ~4M-packet capture cut in byte ranges, ``--workers 2`` vs no Dask (target >= 1.6x);
+- the 1M capture with ``--workers 1`` vs no Dask (target: within 20 %).
+
+Each case is ``Pipeline(detector=None).fit_extract`` (what ``netml learn extract`` runs), best of
+``--runs``, single-process and Dask runs interleaved; the LocalCluster is started before timing
+(its start-up is printed on its own) and warmed up by one untimed run, so the figures are the
+steady state of a cluster that already exists (``--scheduler``). Every Dask result is checked bit
+for bit against the single-process one.
+
+    python benchmarks/bench_dask.py [--runs 3] [--out bench-data]
+
+Timings need an otherwise idle machine: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from make_capture import make_captures  # noqa: E402
+
+
+def captures(out: Path) -> tuple[list[str], str]:
+    """Four distinct 1M-packet files (copies of big.pcap) and one 4M-packet file."""
+    one = make_captures(out, 1_000_000)["pcap"]
+    four = []
+    for i in range(4):
+        p = out / f"big{i}.pcap"
+        if not p.exists() or p.stat().st_size != one.stat().st_size:
+            shutil.copyfile(one, p)
+        four.append(str(p))
+    big = make_captures(out / "4m", 4_000_000)["pcap"]
+    return four, str(big)
+
+
+def _cpu() -> float:
+    """CPU seconds of this (worker) process."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, runs: int):
+    best, result = float("inf"), None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=str(HERE.parent / "bench-data"))
+    args = ap.parse_args()
+    from netml_core.distributed import DaskRunner
+    from netml_core.pipeline import Pipeline
+
+    four, big = captures(Path(args.out))
+
+    def run(sources, runner=None):
+        pipe = Pipeline(detector=None)
+        pipe.dask = runner
+        return pipe.fit_extract(sources)
+
+    cases = [("4 x 1M captures", four, 2, 1.7), ("1 x 4M capture, byte ranges", [big], 2, 1.6),
+             ("1 x 1M capture", four[:1], 1, None)]
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+    for name, sources, workers, target in cases:
+        t0 = time.perf_counter()
+        with DaskRunner(workers=workers, progress=False) as runner:
+            startup = time.perf_counter() - t0
+            run(sources[:1], runner)  # warm-up: imports and plugin discovery on the workers
+            singles, dasks, cpus = [], [], []
+            for _ in range(args.runs):  # interleaved, so both see the same load from other jobs
+                c0 = time.process_time()
+                t_single, ref = timed(lambda: run(sources), 1)
+                c1, w1 = time.process_time(), runner.client.run(_cpu)
+                t_dask, got = timed(lambda: run(sources, runner), 1)
+                c2, w2 = time.process_time(), runner.client.run(_cpu)
+                singles.append(t_single)
+                dasks.append(t_dask)
+                cpus.append((c1 - c0, c2 - c1, sorted((w2[a] - w1[a] for a in w2 if a in w1), reverse=True)))
+        same = got.X.tobytes() == ref.X.tobytes() and all(
+            (getattr(got.flows, k) == getattr(ref.flows, k)).all() for k in ("src", "sport", "first_ts", "last_ts"))
+        n = ref.counts["packets"]
+        t_single, t_dask = min(singles), min(dasks)
+        ratio = t_single / t_dask
+        print(f"{name}: {n} packets; no Dask {t_single:.2f} s ({n / t_single / 1e6:.2f} Mpkt/s); "
+              f"--workers {workers} {t_dask:.2f} s ({n / t_dask / 1e6:.2f} Mpkt/s), speed-up {ratio:.2f}x"
+              + (f" (target >= {target}x)" if target else f" (overhead {(t_dask / t_single - 1) * 100:+.0f} %, target <= +20 %)")
+              + f"; cluster start-up {startup:.1f} s; identical: {same}; all runs (s): no Dask "
+              + " ".join(f"{t:.2f}" for t in singles) + ", Dask " + " ".join(f"{t:.2f}" for t in dasks)
+              + f"; load {os.getloadavg()[0]:.2f}", flush=True)
+        # CPU seconds, a view that other jobs on the machine do not distort: the Dask run's critical
+        # path is its client (scheduler included) plus its busiest worker
+        single_cpu = min(c[0] for c in cpus)  # each side's best run, as for the wall-clock figures
+        _, client_cpu, workers_cpu = min(cpus, key=lambda c: c[1] + c[2][0])
+        print(f"    CPU s: no Dask {single_cpu:.2f}; Dask client {client_cpu:.2f} + workers "
+              + " ".join(f"{w:.2f}" for w in workers_cpu)
+              + f" (total {client_cpu + sum(workers_cpu):.2f}); idle-machine estimate "
+              f"{single_cpu / (client_cpu + workers_cpu[0]):.2f}x", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
