@@ -104,6 +104,11 @@ def bench_table(title: str, packets: PacketTable, repeat: int) -> None:
     t_feat, X = best_of(repeat, lambda: feat.fit(flows).transform(flows))
     report(f"{DEFAULT_SPLITTER} split + {DEFAULT_FEATURE}", n, t_split + t_feat,
            f"(feature alone {t_feat * 1e3:.1f} ms, {n / t_feat:,.0f}/s, X {X.shape})")
+    if reg.resolve_name("feature", "context") is not None:  # host context, when installed
+        ctx = reg.create("feature", "context", {})
+        t_ctx, X = best_of(repeat, lambda: ctx.fit(flows).transform(flows))
+        report(f"{DEFAULT_SPLITTER} split + {DEFAULT_FEATURE} + context", n, t_split + t_ctx,
+               f"(feature alone {t_ctx * 1e3:.1f} ms, {n / t_ctx:,.0f}/s, X {X.shape})")
 
 
 def main() -> None:

@@ -111,3 +111,39 @@ class FlowTable:
             ip_version=np.concatenate([t.ip_version for t in tables]),
             direction=direction, meta=meta,
         )
+
+
+class FlowKeys:
+    """Key arrays and times of flows whose packets are no longer held (streamed extraction, flows
+    waiting for their host context): what the features file, the report, training and classify's
+    output need of a ``FlowTable``."""
+
+    FIELDS = ("src", "dst", "sport", "dport", "proto", "first_ts", "last_ts", "n_pkts")
+
+    def __init__(self, **arrays):
+        for k in self.FIELDS:
+            setattr(self, k, arrays[k])
+
+    @classmethod
+    def of(cls, flows: FlowTable) -> "FlowKeys":
+        return cls(**{k: getattr(flows, k) for k in cls.FIELDS})
+
+    @classmethod
+    def empty(cls) -> "FlowKeys":
+        z = np.zeros(0, dtype=np.int64)
+        return cls(src=np.zeros((0, 2), np.uint64), dst=np.zeros((0, 2), np.uint64), sport=z.astype(np.uint16),
+                   dport=z.astype(np.uint16), proto=z.astype(np.uint8), first_ts=np.zeros(0), last_ts=np.zeros(0),
+                   n_pkts=z)
+
+    @classmethod
+    def concat(cls, parts: Sequence["FlowKeys"]) -> "FlowKeys":
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.FIELDS})
+
+    def subset(self, index) -> "FlowKeys":
+        return FlowKeys(**{k: getattr(self, k)[index] for k in self.FIELDS})
+
+    def __len__(self) -> int:
+        return len(self.sport)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return getattr(self, name)

@@ -26,7 +26,7 @@ import numpy as np
 
 from .defaults import DEFAULT_ALGORITHM, DEFAULT_FEATURE, DEFAULT_READER, DEFAULT_SPLITTER
 from .errors import NetmlError, NotFittedError, ParameterError
-from .flowtable import FlowTable
+from .flowtable import FlowKeys, FlowTable
 from .model_file import ComponentRecord, ModelContents, read_model, write_model
 from .packets import PacketTable
 
@@ -141,34 +141,6 @@ class ClassifyStream:
     def _count(self) -> None:
         self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0),
                           disordered=getattr(self.state, "disordered", False))
-
-
-class FlowKeys:
-    """Key arrays and times of flows whose packets are no longer held (streamed extraction): what
-    the features file, the report and training need of a ``FlowTable``."""
-
-    FIELDS = ("src", "dst", "sport", "dport", "proto", "first_ts", "last_ts", "n_pkts")
-
-    def __init__(self, **arrays):
-        for k in self.FIELDS:
-            setattr(self, k, arrays[k])
-
-    @classmethod
-    def of(cls, flows: FlowTable) -> "FlowKeys":
-        return cls(**{k: getattr(flows, k) for k in cls.FIELDS})
-
-    @classmethod
-    def concat(cls, parts: Sequence["FlowKeys"]) -> "FlowKeys":
-        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.FIELDS})
-
-    def subset(self, index) -> "FlowKeys":
-        return FlowKeys(**{k: getattr(self, k)[index] for k in self.FIELDS})
-
-    def __len__(self) -> int:
-        return len(self.sport)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return getattr(self, name)
 
 
 def _rereadable(source) -> bool:

@@ -203,8 +203,8 @@ def _stream_rows(feature, packets, size):
 
 
 def _rows_by_key(flows, X):
-    t = flows.packets.ts_ns[flows.order[flows.offsets[:-1]]]
-    return {(int(t[i]), int(flows.sport[i]), int(flows.dport[i]), tuple(flows.src[i].tolist()),
+    t = flows.first_ts
+    return {(float(t[i]), int(flows.sport[i]), int(flows.dport[i]), tuple(flows.src[i].tolist()),
              tuple(flows.dst[i].tolist())): X[i].tobytes() for i in range(len(flows))}
 
 

@@ -19,10 +19,10 @@ def _keyed(results):
     """(first packet ns, ports, src, dst) -> (feature row, score) over a list of Classified."""
     out = {}
     for res in results:
-        f = res.flows
-        t = f.packets.ts_ns[f.order[f.offsets[:-1]]]
+        f = res.flows  # a FlowTable, or FlowKeys for flows that waited for their host context
+        t = f.first_ts
         for i in range(len(f)):
-            key = (int(t[i]), int(f.sport[i]), int(f.dport[i]), tuple(f.src[i].tolist()), tuple(f.dst[i].tolist()))
+            key = (float(t[i]), int(f.sport[i]), int(f.dport[i]), tuple(f.src[i].tolist()), tuple(f.dst[i].tolist()))
             assert key not in out
             out[key] = (res.X[i].tobytes(), float(res.scores[i]))
     return out

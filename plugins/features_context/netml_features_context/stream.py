@@ -16,12 +16,10 @@ ended flows still waiting.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from netml_core import segments as seg
-from netml_core.flowtable import FlowTable
+from netml_core.flowtable import FlowKeys, FlowTable
 
 from .windows import NS, Summary, canonical_order, context_rows
 
@@ -39,41 +37,44 @@ class ContextStream:
         self.max_gap_s = float(feature.max_gap)
         self.history: Summary | None = None
         self.history_new: dict = {}
-        self.waiting: list[tuple[FlowTable, np.ndarray, Summary]] = []
+        self.waiting: list[tuple[FlowKeys, np.ndarray, Summary]] = []  # ended flows whose context is not final
 
-    def push(self, flows: FlowTable, complete_before_ns: int | None) -> tuple[FlowTable, np.ndarray]:
-        """``complete_before_ns``: every flow that started before it has been pushed (None: not known yet)."""
+    def push(self, flows: FlowTable, complete_before_ns: int | None) -> tuple[FlowKeys, np.ndarray]:
+        """``complete_before_ns``: every flow that started before it has been pushed (None: not known
+        yet). Flows come back as ``FlowKeys`` (keys and times): their packets are not kept waiting."""
         if len(flows):
             X = np.asarray(self.base.transform(flows), dtype=np.float64).reshape(len(flows), -1)
-            self.waiting.append((_own_packets(flows), X, Summary.of(flows)))
-        if complete_before_ns is None or not self.waiting:
-            return self._none(flows)
-        return self._release(flows, complete_before_ns)
+            self.waiting.append((FlowKeys.of(flows), X, Summary.of(flows)))
+        if complete_before_ns is None:
+            return self._none()
+        return self._release(complete_before_ns)
 
-    def finish(self, flows: FlowTable) -> tuple[FlowTable, np.ndarray]:
+    def finish(self, flows: FlowTable) -> tuple[FlowKeys, np.ndarray]:
         """The last flows (end of input): every flow's context is final."""
         self.push(flows, None)
-        return self._release(flows, None) if self.waiting else self._none(flows)
+        return self._release(None)
 
     @property
     def waiting_flows(self) -> int:
         return sum(len(w[0]) for w in self.waiting)
 
-    def no_flows(self) -> FlowTable:
-        """An empty FlowTable of the kind waiting here (to push when no flow ended)."""
-        return self.waiting[0][0].subset(np.zeros(0, dtype=np.int64))
+    def no_flows(self) -> FlowKeys:
+        """No flows, to push when none ended but waiting ones may now be final."""
+        return FlowKeys.empty()
 
-    def _none(self, like: FlowTable) -> tuple[FlowTable, np.ndarray]:
-        return like.subset(np.zeros(0, dtype=np.int64)), np.zeros((0, int(self.feature.n_features_)))
+    def _none(self) -> tuple[FlowKeys, np.ndarray]:
+        return FlowKeys.empty(), np.zeros((0, int(self.feature.n_features_)))
 
-    def _release(self, like: FlowTable, before: int | None) -> tuple[FlowTable, np.ndarray]:
-        flows = FlowTable.concat([w[0] for w in self.waiting]) if len(self.waiting) > 1 else self.waiting[0][0]
+    def _release(self, before: int | None) -> tuple[FlowKeys, np.ndarray]:
+        if not self.waiting:
+            return self._none()
+        flows = FlowKeys.concat([w[0] for w in self.waiting]) if len(self.waiting) > 1 else self.waiting[0][0]
         X = np.vstack([w[1] for w in self.waiting])
         summary = Summary.concat([w[2] for w in self.waiting])
         final = np.ones(len(summary), dtype=bool) if before is None else summary.start < before
         if not final.any():
             self.waiting = [(flows, X, summary)]
-            return self._none(like)
+            return self._none()
         done = summary.take(final)
         n_old = 0 if self.history is None else len(self.history)
         table = done if self.history is None else Summary.concat([self.history, done])
@@ -87,7 +88,7 @@ class ContextStream:
                                 max_gap=self.max_gap_s)
         out = (flows.subset(np.flatnonzero(final)), np.ascontiguousarray(np.hstack([X[final], C[n_old:]])))
         rest = np.flatnonzero(~final)
-        self.waiting = [(_own_packets(flows.subset(rest)), X[rest], summary.take(rest))] if len(rest) else []
+        self.waiting = [(flows.subset(rest), X[rest], summary.take(rest))] if len(rest) else []
         keep = self._keep(table, before)
         self.history = table.take(keep)
         self.history_new = {w: (d[keep], p[keep]) for w, (d, p) in flags.items()}
@@ -108,8 +109,3 @@ class ContextStream:
         keep[perm[(rank_from_end <= self.max_gaps) & recent_pair]] = True
         return keep
 
-
-def _own_packets(flows: FlowTable) -> FlowTable:
-    """The flows on a packet table of their own packets only, so the batch they came from can go."""
-    return dataclasses.replace(flows, packets=flows.packets.take(flows.order),
-                               order=np.arange(len(flows.order), dtype=np.int64))
