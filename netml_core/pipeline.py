@@ -143,6 +143,49 @@ class ClassifyStream:
                           disordered=getattr(self.state, "disordered", False))
 
 
+class _ContextRows:
+    """Rows of a feature that looks at the flows around each flow (host context) while training
+    streams: ended flows go through the feature's stream state, which gives each row once every
+    flow that started before it has ended; ``rows_for`` puts them in the order of the flows' keys.
+    ``off`` for a per-flow feature (its rows are computed as flows end)."""
+
+    def __init__(self, pipe: "Pipeline", state):
+        self.pipe, self.state = pipe, state
+        self.off = bool(getattr(pipe.feature, "per_flow", False))
+        self.stream = None
+        self.keys: list = []
+        self.rows: list = []
+
+    def push(self, flows: FlowTable, final: bool) -> None:
+        if self.stream is None:
+            if not len(flows):
+                return
+            self.stream = self.pipe.feature.stream(self.pipe.flow_splitter)  # fitted by now
+        got = self.stream.finish(flows) if final else self.stream.push(flows, self.state.complete_before_ns)
+        if len(got[0]):
+            self.keys.append(got[0])
+            self.rows.append(got[1])
+
+    def rows_for(self, keys: FlowKeys) -> np.ndarray:
+        """The rows in the order of ``keys`` (the same flows, in the order they ended)."""
+        given = FlowKeys.concat(self.keys)
+        X = np.vstack(self.rows)
+        return X[_match(given, keys)]
+
+
+def _match(given: FlowKeys, wanted: FlowKeys) -> np.ndarray:
+    """Index into ``given`` of each flow of ``wanted`` (the same flows; a flow is its 5-tuple and
+    first packet time)."""
+    def order(k):
+        cols = [k.first_ts, k.proto, k.dport, k.sport, *k.dst.T, *k.src.T]
+        return np.lexsort(cols[::-1])
+
+    g, w = order(given), order(wanted)
+    out = np.empty(len(wanted), dtype=np.int64)
+    out[w] = g
+    return out
+
+
 def _rereadable(source) -> bool:
     """A path (not stdin): a capture found out of time order while streamed can be read again whole."""
     import os
@@ -337,12 +380,16 @@ class Pipeline:
             state = self.flow_splitter.stream()
             meta: list[tuple] = []  # (FlowKeys, y, first time, first position) of each set of ended flows
             blocks: list[np.ndarray] = []  # and its rows
+            context = _ContextRows(self, state)  # rows that wait for the flows around them, or none
 
-            def keep_rows(flows, seq):
-                got = self._rows_of_ended(flows, seq, lab)
+            def keep_rows(flows, seq, final=False, whole=False):
+                got = self._rows_of_ended(flows, seq, lab, rows=whole or context.off)
                 if got is not None:
                     meta.append(got[:1] + got[2:])
-                    blocks.append(got[1])
+                    if got[1] is not None:
+                        blocks.append(got[1])
+                if not (whole or context.off):
+                    context.push(flows, final)
 
             t_read, fmt = time.perf_counter(), "?"
             for batch in self.reader.iter_batches(source, batch_packets):
@@ -351,7 +398,7 @@ class Pipeline:
                     on_batch(batch)
                 if len(batch):
                     keep_rows(state.push(batch), state.emitted_seq)
-            keep_rows(state.flush(), state.emitted_seq)
+            keep_rows(state.flush(), state.emitted_seq, final=True)
             n_packets += state.packets_in
             log.info("read %s: %d packets (%s) in %.3f s, split as it was read", _label(source), state.packets_in,
                      fmt, time.perf_counter() - t_read)
@@ -360,7 +407,9 @@ class Pipeline:
                 meta.clear()
                 blocks.clear()
                 packets = self.read(source)
-                keep_rows(self.flow_splitter.split(packets), np.arange(len(packets)))
+                keep_rows(self.flow_splitter.split(packets), np.arange(len(packets)), whole=True)
+            elif not context.off and meta:
+                blocks = [context.rows_for(_concat_parts([m[0] for m in meta]))]
             n_per.append(sum(len(b) for b in blocks))
             if blocks:
                 keys, y, first_t, first_pos = (_concat_parts([m[i] for m in meta]) for i in range(4))
@@ -380,15 +429,16 @@ class Pipeline:
         log.info("feature %s: %d flows x %d values (streamed)", self.names["feature"], X.shape[0], X.shape[1])
         return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts, seconds=time.perf_counter() - t0)
 
-    def _rows_of_ended(self, flows: FlowTable, seq: np.ndarray, labels) -> tuple | None:
-        """Key arrays, feature rows, labels (or zeros), first packet time and input position of
-        ended flows (``seq``: input position of each row of ``flows.packets``); None when none ended."""
+    def _rows_of_ended(self, flows: FlowTable, seq: np.ndarray, labels, rows: bool = True) -> tuple | None:
+        """Key arrays, feature rows (None unless ``rows``), labels (or zeros), first packet time and
+        input position of ended flows (``seq``: input position of each row of ``flows.packets``);
+        None when none ended."""
         if not len(flows):
             return None
         if not self._stream_fit_done:
             self.feature.fit(flows)  # learns nothing from the flows (``learns_from_flows``)
             self._stream_fit_done = True
-        X = np.asarray(self.feature.transform(flows), dtype=np.float64)
+        X = np.asarray(self.feature.transform(flows), dtype=np.float64) if rows else None
         y = np.asarray(labels.labels_for(flows), dtype=np.int64) if labels is not None else np.zeros(len(flows), np.int64)
         heads = flows.order[flows.offsets[:-1]]
         return FlowKeys.of(flows), X, y, flows.packets.ts_ns[heads], seq[heads]

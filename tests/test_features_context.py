@@ -271,3 +271,25 @@ def test_training_context_counts_the_unlabelled_flows_too(tmp_path):
     train = _rows_by_key(ex.flows, ex.X)
     whole = _rows_by_key(*(lambda e: (e.flows, e.X))(pipe.extract(str(tmp_path / "demo.pcap"))))
     assert len(train) == len(ex.X) and all(whole[k] == row for k, row in train.items())
+
+
+@pytest.mark.parametrize("batch", [333, 65_536])
+def test_training_with_context_streams_the_whole_capture_rows(tmp_path, batch):
+    """learn reads captures batch by batch with context too: rows, labels and order equal the
+    whole-capture path, for two captures (each its own context) with labels."""
+    from netml_core.demo import make_demo
+    from netml_core.labels import CsvLabels
+    from netml_core.pipeline import Pipeline
+
+    for seed in (9, 10):
+        make_demo(tmp_path / str(seed), seed=seed)
+    caps = [str(tmp_path / str(s) / "demo.pcap") for s in (9, 10)]
+    labels = lambda: [CsvLabels(str(tmp_path / str(s) / "demo.csv")) for s in (9, 10)]  # noqa: E731
+    whole = Pipeline(feature="context", detector=None).fit_extract(caps, labels())
+    pipe = Pipeline(feature="context", detector=None)
+    assert pipe.can_stream_fit()
+    streamed = pipe.fit_extract(caps, labels(), stream=True, batch_packets=batch)
+    assert type(streamed.flows).__name__ == "FlowKeys"  # packets were not kept
+    assert np.array_equal(streamed.X, whole.X) and np.array_equal(streamed.y, whole.y)
+    assert np.array_equal(streamed.capture, whole.capture)
+    assert np.array_equal(streamed.flows.first_ts, whole.flows.first_ts)

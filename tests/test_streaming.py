@@ -170,7 +170,8 @@ def test_streamed_training_gives_the_whole_capture_rows_and_model(labelled, size
 def test_pipelines_that_learn_from_the_data_train_on_whole_captures():
     assert not Pipeline(flow_splitter="netml", feature="iat").can_stream_fit()  # interval, width
     assert not Pipeline(feature="iat").can_stream_fit()  # the series width is a quantile over flows
-    assert not Pipeline(feature="context").can_stream_fit()
+    assert not Pipeline(feature="context", feature_params={"base": "iat"}).can_stream_fit()  # its base's width
+    assert Pipeline(feature="context").can_stream_fit()  # flowstats learns nothing; context waits for flows
 
 
 def test_cli_learn_extract_writes_the_whole_capture_rows(tmp_path):

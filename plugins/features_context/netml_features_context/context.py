@@ -94,6 +94,14 @@ class ContextFeature(Feature):
             raise ModelFileError(f"context was fitted with {self.n_features_} values but gives {out.shape[1]}")
         return np.ascontiguousarray(out)
 
+    @property
+    def learns_from_flows(self) -> bool:
+        """What the base feature learns is all this one learns: training can stream when the base's
+        fit needs no particular flows (``flowstats``)."""
+        from netml_core.registry import get_registry
+
+        return bool(getattr(get_registry().component_class("feature", self.base), "learns_from_flows", True))
+
     @staticmethod
     def streams_with(splitter) -> bool:
         """Flows that carry both directions (``meter``) stream; one-way flows do not, since whether
