@@ -11,7 +11,6 @@ reading, splitting, features, detector, model file) and the child's peak RSS nex
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import subprocess
 import sys

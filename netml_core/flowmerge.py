@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import segments as seg
 from .flowtable import FlowTable
 from .packets import PacketTable
 

@@ -569,7 +569,7 @@ def _print_table(m: dict, labelled: bool) -> None:
     cal = m.get("calibration") or {}
     if m.get("fpr_target") is not None and cal:
         where = "held-out normal" if cal.get("method", "").startswith("held-out") else "training"
-        note = "" if cal.get("resolvable") else f"; too few to resolve it: their highest score"
+        note = "" if cal.get("resolvable") else "; too few to resolve it: their highest score"
         _say(f"{'threshold':<16}{m['threshold']:>8.6g}  (FPR {m['fpr_target']:g} on {cal.get('n_calibration', 0)} "
              f"{where} flows{note})")
     else:

@@ -10,6 +10,7 @@ builds it from ``--feature`` and ``--feature-param``.
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from netml_core.errors import ModelFileError, ParameterError
 from netml_core.flowtable import FlowTable
 
 from .windows import context_names, flow_context
+
+if TYPE_CHECKING:
+    from .stream import ContextStream
 
 #: at most this many windows, each at most a day: bounds the width and the work per flow
 MAX_WINDOWS = 6
