@@ -2,7 +2,7 @@
 
 Peak memory is one packet batch plus the distinct directional 5-tuples seen so far (five uint64
 words each): packet counts, link types, skipped reasons, damage and times are sums or extremes
-over batches, and the 5-tuples are merged into one unique array as batches come (``FlowKeySet``).
+over batches, and the 5-tuples are merged into one unique array as batches come (``RowSet``).
 ``describe_tables`` takes any sequence of PacketTables, so the streamed description and the one of
 the whole capture read at once (``reader.read``) come from the same code and can be compared.
 """
@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from .packets import PacketTable
-from .segments import unique_rows
+from .segments import RowSet, unique_keys
 
 #: packets per batch: a few MiB of columns; the merged 5-tuples dominate memory beyond that
 INSPECT_BATCH_PACKETS = 65_536
@@ -27,44 +27,6 @@ def flow_keys(t: PacketTable) -> np.ndarray:
     keys[:, 1:3] = t.src
     keys[:, 3:5] = t.dst
     return unique_keys([keys])
-
-
-def unique_keys(parts: list[np.ndarray]) -> np.ndarray:
-    """The distinct rows of the key arrays ``parts``, counted with a row hash (``segments.unique_rows``;
-    ``np.unique(axis=0)`` spent 2.1 s of 3.5 s of ``netml inspect`` on a million packets)."""
-    keys = np.concatenate(parts) if len(parts) != 1 else parts[0]
-    if not len(keys):
-        return keys
-    return keys[unique_rows([keys[:, j] for j in range(keys.shape[1])])]
-
-
-class FlowKeySet:
-    """Distinct 5-tuple rows of a stream of batches. Each batch's keys wait in a pending list that
-    is merged into the unique array once it holds as many rows as that array: memory stays within
-    about twice the distinct keys plus a batch, and every key is re-hashed O(log n) times, not once
-    per batch."""
-
-    def __init__(self) -> None:
-        self.keys = np.zeros((0, 5), np.uint64)
-        self._pending: list[np.ndarray] = []
-        self._n_pending = 0
-
-    def add(self, keys: np.ndarray) -> None:
-        if not len(keys):
-            return
-        self._pending.append(keys)
-        self._n_pending += len(keys)
-        if self._n_pending >= max(len(self.keys), INSPECT_BATCH_PACKETS):
-            self._merge()
-
-    def _merge(self) -> None:
-        if self._pending:
-            self.keys = unique_keys([self.keys, *self._pending])
-            self._pending, self._n_pending = [], 0
-
-    def unique(self) -> np.ndarray:
-        self._merge()
-        return self.keys
 
 
 def conversations(keys: np.ndarray) -> int:
@@ -97,7 +59,7 @@ def describe_tables(tables: Iterable[PacketTable], reader_name: str = "", on_bat
     damage: list[str] = []
     records = kept = 0
     first = last = None
-    keys = FlowKeySet()
+    keys = RowSet(5)
     fmt = src = ""
     for t in tables:
         if on_batch is not None:

@@ -111,12 +111,12 @@ def test_inspect_streamed_equals_whole_capture_on_corpus(shared_dir):
 
 def test_flow_key_set_merges_batches_exactly():
     """Keys added in many small batches (with repeats across batches) count as np.unique of all."""
-    from netml_core.inspection import FlowKeySet
+    from netml_core.segments import RowSet
 
     rng = np.random.default_rng(7)
     rows = rng.integers(0, 50, (200_000, 5)).astype(np.uint64)
     rows[:, 1:] = rows[:, 1:] % 3
-    s = FlowKeySet()
+    s = RowSet(5)
     for at in range(0, len(rows), 1000):
         s.add(np.unique(rows[at:at + 1000], axis=0))
     assert len(s.unique()) == len(np.unique(rows, axis=0))
