@@ -569,22 +569,27 @@ def _extract(sc: Scenario, reader, splitter, splitter_params, feature, feature_p
     front.dask = dask
     train = front.fit_extract(sc.train, [ConstantLabels(0)] * len(sc.train), stream=stream)
     front.dask = None  # test captures are read here: their units need every packet
-    parts = []
-    for capture in sc.test:
-        labels = sources[sc.labels[capture]]
-        got = stream_units(front, capture, labels, indexes.get(capture)) \
-            if stream and front.can_stream() and capture not in packets else None
-        if got is not None:
-            parts.append(got[0])
-            indexes[capture] = got[1]
-            continue
-        if capture not in packets:
-            packets[capture] = front.read(capture)
-            indexes[capture] = TupleIndex.of(packets[capture], labels)
-        parts.append(capture_units(front.extract_packets(packets[capture]), indexes[capture], labels))
+    parts = [units_of_test_capture(front, capture, sources[sc.labels[capture]], packets, indexes, stream)
+             for capture in sc.test]
     units = EvalUnits.join(parts)
     units.seconds += train.seconds
     return front, train.X, units
+
+
+def units_of_test_capture(front, capture: str, labels, packets: dict, indexes: dict,
+                          stream: bool = True) -> EvalUnits:
+    """One test capture's units: batch by batch when ``stream`` and the pipeline can (and it was not
+    read whole already), else from its packets read whole and kept in ``packets`` for the next
+    feature. ``indexes`` keeps each capture's ``TupleIndex`` (the same for every feature)."""
+    got = stream_units(front, capture, labels, indexes.get(capture)) \
+        if stream and front.can_stream() and capture not in packets else None
+    if got is not None:
+        indexes[capture] = got[1]
+        return got[0]
+    if capture not in packets:
+        packets[capture] = front.read(capture)
+        indexes[capture] = TupleIndex.of(packets[capture], labels)
+    return capture_units(front.extract_packets(packets[capture]), indexes[capture], labels)
 
 
 def _run_detector(scenario: str, front, X_train: np.ndarray, units: EvalUnits, detector: str,

@@ -413,3 +413,32 @@ def test_stream_units_equal_capture_units_for_any_batch(batch):
     assert sorted(units.y_missed) == sorted(whole.y_missed) and len(whole.y_missed) >= 999
     assert (units.n_tuples, units.n_covered) == (whole.n_tuples, whole.n_covered)
     assert whole.n_covered < whole.n_tuples
+
+
+def _units_of(front, capture, stream):
+    from netml_core.errors import NetmlError
+
+    try:
+        u = ev.units_of_test_capture(front, str(capture), ConstantLabels(1), {}, {}, stream=stream)
+    except NetmlError as exc:
+        return str(exc)
+    order = np.lexsort(u.X.T)
+    return u.X[order].tolist(), u.y_flows.tolist(), u.y_missed.tolist(), u.n_tuples, u.n_covered
+
+
+@pytest.mark.parametrize("feature", ["flowstats", "context"])
+def test_streamed_test_units_equal_whole_on_corpus(shared_dir, feature):
+    """On every corpus capture (damaged, several link types, out of time order: read whole then) a
+    test capture's units are the same batch by batch and whole."""
+    from netml_core.pipeline import Pipeline
+
+    front = Pipeline(feature=feature, detector=None)
+    front.fit_extract([need(EVALSET / "files" / "blend__demo_train.pcap")])
+    assert front.can_stream()
+    files = sorted((shared_dir / "data" / "corpus" / "files").iterdir())
+    with_flows = 0
+    for path in files:
+        whole = _units_of(front, path, stream=False)
+        assert _units_of(front, path, stream=True) == whole, path.name
+        with_flows += isinstance(whole, tuple) and len(whole[1]) > 0
+    assert len(files) >= 100 and with_flows >= 60
