@@ -77,6 +77,12 @@ def inspect_cmd(reader_name: str, as_json: bool, verbose: int, capture: str) -> 
     from .learn import setup_logging
 
     setup_logging(verbose)
+    from ..progress import Progress
+
     reader = get_registry().create("reader", reader_name)
-    info = describe(reader, capture, get_registry().get("reader", reader_name).name)
+    progress = Progress(capture)  # on a terminal only
+    try:
+        info = describe(reader, capture, get_registry().get("reader", reader_name).name, on_batch=progress.update)
+    finally:
+        progress.close()
     click.echo(json.dumps(info, indent=2) if as_json else _text(info))
