@@ -609,6 +609,9 @@ class Pipeline:
         """Flows and feature rows of a capture batch by batch as the flows end (``can_stream()``);
         memory holds a batch, the open flows and what the caller keeps. See ``ExtractStream``."""
         self._check_front_fitted()
+        if not self.can_stream():  # rows of a feature that needs the whole capture would differ
+            raise ParameterError(f"feature {self.names['feature']!r} with splitter {self.names['flow_splitter']!r} "
+                                 "cannot be extracted batch by batch")
         return ExtractStream(self, source, batch_packets, on_batch)
 
     def rows(self, flows: FlowTable) -> np.ndarray:

@@ -442,3 +442,13 @@ def test_streamed_test_units_equal_whole_on_corpus(shared_dir, feature):
         assert _units_of(front, path, stream=True) == whole, path.name
         with_flows += isinstance(whole, tuple) and len(whole[1]) > 0
     assert len(files) >= 100 and with_flows >= 60
+
+
+def test_extract_stream_refuses_a_pipeline_that_cannot_stream():
+    from netml_core.errors import ParameterError
+    from netml_core.pipeline import Pipeline
+
+    front = Pipeline(flow_splitter="netml", feature="context", detector=None)
+    front.front_fitted = True
+    with pytest.raises(ParameterError, match="feature 'context' with splitter 'netml' cannot be extracted batch by batch"):
+        front.extract_stream("unused.pcap")
