@@ -14,8 +14,11 @@ a test capture's packets but in no scored flow becomes a *missed* unit: it keeps
 the lowest score (below every real score) and is never flagged. ``coverage`` says which share of
 the labelled 5-tuples the flows kept at all.
 
-Extraction is cached: one ``fit_extract`` per scenario x feature (every detector reuses its rows),
-and each test capture is read once per scenario and split once per feature.
+Extraction is cached: one ``fit_extract`` per scenario x feature (every detector reuses its rows).
+Captures are read batch by batch when the pipeline streams (``can_stream``: a per-flow feature, or
+host context with the ``meter`` splitter), so memory is a batch, the open flows, the rows and the
+5-tuples; a test capture is then read once per feature. Otherwise each test capture is read whole
+once per scenario and split once per feature.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 from .defaults import DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
 from .errors import NetmlError
 from .labels import ConstantLabels, FlowTsvLabels, read_bounded_text
+from .segments import RowSet, unique_keys
 
 log = logging.getLogger("netml.evaluate")
 
@@ -277,11 +281,27 @@ class TupleIndex:
 
     @classmethod
     def of(cls, packets, label_source) -> "TupleIndex":
-        keys = np.unique(tuple_keys(packets.src, packets.dst, packets.sport, packets.dport, packets.proto), axis=0)
+        return cls.of_keys(np.unique(packet_tuples(packets), axis=0), label_source)
+
+    @classmethod
+    def of_keys(cls, keys: np.ndarray, label_source) -> "TupleIndex":
+        """From the sorted distinct 5-tuple rows ``keys`` (``tuple_keys``)."""
         labels = label_source.labels_for_keys(keys[:, 0:2], keys[:, 2:4], keys[:, 4] >> np.uint64(24),
                                               (keys[:, 4] >> np.uint64(8)) & np.uint64(0xFFFF),
                                               keys[:, 4] & np.uint64(0xFF))
         return cls(keys=keys, labels=np.asarray(labels, dtype=np.int64))
+
+
+def packet_tuples(packets, rows=None) -> np.ndarray:
+    """``tuple_keys`` of every packet of ``packets`` (or of the packets ``rows``), one row each."""
+    cols = [packets.src, packets.dst, packets.sport, packets.dport, packets.proto]
+    return tuple_keys(*(cols if rows is None else [c[rows] for c in cols]))
+
+
+def held_tuples(flows) -> np.ndarray:
+    """The distinct 5-tuples of the packets that ``flows`` (a FlowTable) hold, in no set order."""
+    rows = np.asarray(flows.order, dtype=np.int64)
+    return unique_keys([packet_tuples(flows.packets, rows)]) if len(rows) else np.zeros((0, 5), dtype=np.uint64)
 
 
 def covered(index: TupleIndex, flows) -> np.ndarray:
@@ -289,12 +309,13 @@ def covered(index: TupleIndex, flows) -> np.ndarray:
 
     Packet-based, so a bidirectional flow covers both directions it carries, and a 5-tuple whose
     packets a splitter dropped only in part is still covered by the part it kept."""
+    return covered_by(index, held_tuples(flows))
+
+
+def covered_by(index: TupleIndex, held: np.ndarray) -> np.ndarray:
+    """Which of ``index``'s 5-tuples are among the distinct 5-tuple rows ``held``."""
     if len(index.keys) == 0:
         return np.zeros(0, dtype=bool)
-    p = flows.packets
-    rows = np.asarray(flows.order, dtype=np.int64)
-    held = np.unique(tuple_keys(p.src[rows], p.dst[rows], p.sport[rows], p.dport[rows], p.proto[rows]), axis=0) \
-        if len(rows) else np.zeros((0, 5), dtype=np.uint64)
     both, inverse = np.unique(np.concatenate([index.keys, held]), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     in_flows = np.zeros(len(both), dtype=bool)
@@ -325,13 +346,56 @@ class EvalUnits:
 def capture_units(extracted, index: TupleIndex, label_source) -> EvalUnits:
     """Units of one test capture: its labelled flows, plus one missed unit per labelled 5-tuple
     of its packets that no flow holds."""
-    y = np.asarray(label_source.labels_for(extracted.flows), dtype=np.int64)
+    X, y = labelled_rows(extracted.flows, extracted.X, label_source)
+    return _units(X, y, index, covered(index, extracted.flows), extracted.seconds)
+
+
+def labelled_rows(flows, X: np.ndarray, label_source) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the flows ``label_source`` labels, and their labels."""
+    y = np.asarray(label_source.labels_for(flows), dtype=np.int64)
     keep = y >= 0
+    return X[keep], y[keep]
+
+
+def _units(X: np.ndarray, y: np.ndarray, index: TupleIndex, hit: np.ndarray, seconds: float) -> EvalUnits:
     labelled = index.labels >= 0
-    hit = covered(index, extracted.flows)
-    return EvalUnits(X=extracted.X[keep], y_flows=y[keep], y_missed=index.labels[labelled & ~hit],
+    return EvalUnits(X=X, y_flows=y, y_missed=index.labels[labelled & ~hit],
                      n_tuples=int(np.count_nonzero(labelled)), n_covered=int(np.count_nonzero(labelled & hit)),
-                     seconds=extracted.seconds)
+                     seconds=seconds)
+
+
+def stream_units(front, capture, label_source, index: TupleIndex | None = None,
+                 batch_packets: int | None = None) -> tuple[EvalUnits, TupleIndex] | None:
+    """``capture_units`` of a test capture read batch by batch (``front.can_stream()``), with its
+    ``TupleIndex`` (built on the way when not given). Memory: a batch, the open flows, the kept
+    rows and the distinct 5-tuples. Coverage is counted on the flows as the splitter ends them,
+    while they still hold their packets (host context hands its rows back later as keys only).
+    The units are those of the whole capture, in another order (the metrics do not depend on it);
+    None when the capture is not in time order (read it whole then)."""
+    from .pipeline import STREAM_BATCH_PACKETS
+
+    t0 = time.perf_counter()
+    tuples = RowSet(5) if index is None else None
+    held = RowSet(5)
+    X: list[np.ndarray] = []
+    y: list[np.ndarray] = []
+    stream = front.extract_stream(capture, batch_packets or STREAM_BATCH_PACKETS)
+    for batch, ended, flows, rows in stream:
+        if tuples is not None and batch is not None:
+            tuples.add(unique_keys([packet_tuples(batch)]))
+        held.add(held_tuples(ended))
+        if len(flows):
+            Xk, yk = labelled_rows(flows, rows, label_source)
+            X.append(Xk)
+            y.append(yk)
+    if stream.state.disordered:
+        return None
+    if index is None:
+        index = TupleIndex.of_keys(np.unique(tuples.unique(), axis=0), label_source)
+    width = len(front.feature.feature_names())
+    units = _units(np.concatenate(X) if X else np.zeros((0, width)), np.concatenate(y) if y else np.zeros(0, np.int64),
+                   index, covered_by(index, held.unique()), time.perf_counter() - t0)
+    return units, index
 
 
 def unit_metrics(scores: np.ndarray, y_flows: np.ndarray, y_missed: np.ndarray, threshold: float) -> dict:
@@ -406,7 +470,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
         splitter: str = DEFAULT_SPLITTER, splitter_params: dict | None = None,
         feature_params: dict[str, dict] | None = None, detector_params: dict[str, dict] | None = None,
         reader: str = DEFAULT_READER, fpr: float = DEFAULT_FPR, seed: int = DEFAULT_SEED,
-        progress: Progress | None = None, dask=None) -> list[Result]:
+        progress: Progress | None = None, dask=None, stream: bool = True) -> list[Result]:
     """Every scenario x feature x detector, in that order; one ``Result`` each.
 
     ``feature_params`` / ``detector_params`` map a component name to its parameters (absent: the
@@ -415,6 +479,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
     fails later (a capture without flows, a detector that rejects the rows) becomes a ``Result``
     with ``error`` set and the others go on. ``progress(done, total, result)`` follows each run.
     ``dask`` (a ``netml_core.distributed.DaskRunner``): training extraction runs on its workers.
+    ``stream``: read captures batch by batch where the pipeline can (bounded memory, same results).
     """
     from .calibration import check_fpr
 
@@ -438,7 +503,7 @@ def run(scenarios: Sequence[Scenario], features: Sequence[str], detectors: Seque
             params = feature_params.get(feature) or {}
             try:
                 front, X_train, units = _extract(sc, reader, splitter, splitter_params, feature, params,
-                                                 sources, packets, indexes, dask)
+                                                 sources, packets, indexes, dask, stream)
             except Exception as exc:  # noqa: BLE001 - one failing extraction fails its runs only
                 log.debug("extraction failed", exc_info=True)
                 for det in detectors:
@@ -491,25 +556,40 @@ def _seeded(params: dict, detector: str, seed: int) -> dict:
 
 
 def _extract(sc: Scenario, reader, splitter, splitter_params, feature, feature_params, sources,
-             packets: dict, indexes: dict, dask=None):
-    """Fit splitter and feature on the training captures, then the test units of this feature."""
+             packets: dict, indexes: dict, dask=None, stream: bool = True):
+    """Fit splitter and feature on the training captures, then the test units of this feature.
+
+    ``stream``: both batch by batch when the pipeline can (``fit_extract(stream=True)``,
+    ``stream_units``): each test capture is then read once per feature, keeping only its 5-tuples
+    between features; otherwise it is read whole once per scenario and kept for every feature."""
     from .pipeline import Pipeline
 
     front = Pipeline(reader=reader, flow_splitter=splitter, flow_splitter_params=splitter_params,
                      feature=feature, feature_params=feature_params, detector=None)
     front.dask = dask
-    train = front.fit_extract(sc.train, [ConstantLabels(0)] * len(sc.train))
+    train = front.fit_extract(sc.train, [ConstantLabels(0)] * len(sc.train), stream=stream)
     front.dask = None  # test captures are read here: their units need every packet
-    parts = []
-    for capture in sc.test:
-        if capture not in packets:
-            packets[capture] = front.read(capture)
-            indexes[capture] = TupleIndex.of(packets[capture], sources[sc.labels[capture]])
-        ex = front.extract_packets(packets[capture])
-        parts.append(capture_units(ex, indexes[capture], sources[sc.labels[capture]]))
+    parts = [units_of_test_capture(front, capture, sources[sc.labels[capture]], packets, indexes, stream)
+             for capture in sc.test]
     units = EvalUnits.join(parts)
     units.seconds += train.seconds
     return front, train.X, units
+
+
+def units_of_test_capture(front, capture: str, labels, packets: dict, indexes: dict,
+                          stream: bool = True) -> EvalUnits:
+    """One test capture's units: batch by batch when ``stream`` and the pipeline can (and it was not
+    read whole already), else from its packets read whole and kept in ``packets`` for the next
+    feature. ``indexes`` keeps each capture's ``TupleIndex`` (the same for every feature)."""
+    got = stream_units(front, capture, labels, indexes.get(capture)) \
+        if stream and front.can_stream() and capture not in packets else None
+    if got is not None:
+        indexes[capture] = got[1]
+        return got[0]
+    if capture not in packets:
+        packets[capture] = front.read(capture)
+        indexes[capture] = TupleIndex.of(packets[capture], labels)
+    return capture_units(front.extract_packets(packets[capture]), indexes[capture], labels)
 
 
 def _run_detector(scenario: str, front, X_train: np.ndarray, units: EvalUnits, detector: str,

@@ -43,6 +43,11 @@ class FlowTable:
     def n_pkts(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    @property
+    def two_way(self) -> bool:
+        """Each flow holds both directions (a ``bi`` splitter): labels match either direction."""
+        return self.direction is not None
+
     def column(self, name: str) -> np.ndarray:
         """A packet column in flow order (``order`` applied), ready for segment reductions."""
         if name == "ts":
@@ -116,17 +121,18 @@ class FlowTable:
 class FlowKeys:
     """Key arrays and times of flows whose packets are no longer held (streamed extraction, flows
     waiting for their host context): what the features file, the report, training and classify's
-    output need of a ``FlowTable``."""
+    output need of a ``FlowTable``. ``two_way`` is the ``FlowTable``'s (label sources need it)."""
 
     FIELDS = ("src", "dst", "sport", "dport", "proto", "first_ts", "last_ts", "n_pkts")
 
-    def __init__(self, **arrays):
+    def __init__(self, two_way: bool = False, **arrays):
+        self.two_way = bool(two_way)
         for k in self.FIELDS:
             setattr(self, k, arrays[k])
 
     @classmethod
     def of(cls, flows: FlowTable) -> "FlowKeys":
-        return cls(**{k: getattr(flows, k) for k in cls.FIELDS})
+        return cls(two_way=flows.two_way, **{k: getattr(flows, k) for k in cls.FIELDS})
 
     @classmethod
     def empty(cls) -> "FlowKeys":
@@ -137,10 +143,11 @@ class FlowKeys:
 
     @classmethod
     def concat(cls, parts: Sequence["FlowKeys"]) -> "FlowKeys":
-        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.FIELDS})
+        return cls(two_way=any(p.two_way for p in parts),
+                   **{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.FIELDS})
 
     def subset(self, index) -> "FlowKeys":
-        return FlowKeys(**{k: getattr(self, k)[index] for k in self.FIELDS})
+        return FlowKeys(two_way=self.two_way, **{k: getattr(self, k)[index] for k in self.FIELDS})
 
     def __len__(self) -> int:
         return len(self.sport)

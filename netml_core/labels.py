@@ -81,14 +81,14 @@ class _TupleTable:
     def labels_for(self, flows: FlowTable) -> np.ndarray:
         """0/1 per flow whose 5-tuple is in the file, -1 for the others.
 
-        Directional flows: their 5-tuple, as netml 0.x matched. Bidirectional flows
-        (``flows.direction`` set): the larger of the forward and the reverse 5-tuple's labels, so a
-        conversation is labelled whichever direction the file lists, and is an attack if either is.
+        Directional flows: their 5-tuple, as netml 0.x matched. Bidirectional flows (``two_way``):
+        the larger of the forward and the reverse 5-tuple's labels, so a conversation is labelled
+        whichever direction the file lists, and is an attack if either is.
         """
         if len(flows) == 0:
             return np.zeros(0, dtype=np.int64)
         forward = self.labels_for_keys(flows.src, flows.dst, flows.sport, flows.dport, flows.proto)
-        if flows.direction is None:
+        if not flows.two_way:  # a FlowTable or the FlowKeys of streamed flows
             return forward
         reverse = self.labels_for_keys(flows.dst, flows.src, flows.dport, flows.sport, flows.proto)
         return np.maximum(forward, reverse)

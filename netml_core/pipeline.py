@@ -87,10 +87,7 @@ class ClassifyStream:
         self.on_batch = on_batch  # called with each packet batch read (progress)
         self._newest: int | None = None  # newest packet time (ns) and when it arrived (monotonic s)
         self._arrived = 0.0
-        # a feature that looks at the flows around each flow streams through its own state
-        self.context = None
-        if not getattr(pipe.feature, "per_flow", False) and hasattr(pipe.feature, "stream"):
-            self.context = pipe.feature.stream(pipe.flow_splitter)
+        self.context = _context_stream(pipe)
 
     def __iter__(self) -> Iterator[Classified]:
         for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
@@ -160,7 +157,7 @@ class _ContextRows:
         if self.stream is None:
             if not len(flows):
                 return
-            self.stream = self.pipe.feature.stream(self.pipe.flow_splitter)  # fitted by now
+            self.stream = _context_stream(self.pipe)  # fitted by now
         got = self.stream.finish(flows) if final else self.stream.push(flows, self.state.complete_before_ns)
         if len(got[0]):
             self.keys.append(got[0])
@@ -184,6 +181,42 @@ def _match(given: FlowKeys, wanted: FlowKeys) -> np.ndarray:
     out = np.empty(len(wanted), dtype=np.int64)
     out[w] = g
     return out
+
+
+class ExtractStream:
+    """The iterator ``Pipeline.extract_stream`` returns: per packet batch read, ``(batch, ended,
+    flows, X)``: ``ended`` the flows the splitter ended (packets included), ``flows`` and ``X`` the
+    flows whose rows are final and those rows (``ended`` itself for a per-flow feature; with host
+    context, the ``FlowKeys`` of flows whose neighbours have all ended). The last item, with
+    ``batch`` None, gives the flows open at the end of input. Afterwards ``state.disordered`` says
+    the capture was not in time order (its flows may then differ from ``extract``'s)."""
+
+    def __init__(self, pipe: "Pipeline", source, batch_packets: int, on_batch=None):
+        self.pipe, self.source, self.batch_packets, self.on_batch = pipe, source, batch_packets, on_batch
+        self.state = pipe.flow_splitter.stream()
+        self.context = _context_stream(pipe)
+
+    def __iter__(self) -> Iterator[tuple]:
+        for batch in self.pipe.reader.iter_batches(self.source, self.batch_packets):
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            if len(batch):
+                ended = self.state.push(batch)
+                yield (batch, ended, *self._final(ended, self.state.complete_before_ns))
+        ended = self.state.flush()
+        yield (None, ended, *self._final(ended, None, last=True))
+
+    def _final(self, ended: FlowTable, before: int | None, last: bool = False) -> tuple:
+        if self.context is None:
+            return ended, self.pipe.rows(ended)
+        return self.context.finish(ended) if last else self.context.push(ended, before)
+
+
+def _context_stream(pipe: "Pipeline"):
+    """The stream state of a feature that looks at the flows around each flow (host context), else None."""
+    if not getattr(pipe.feature, "per_flow", False) and hasattr(pipe.feature, "stream"):
+        return pipe.feature.stream(pipe.flow_splitter)
+    return None
 
 
 def _rereadable(source) -> bool:
@@ -622,11 +655,24 @@ class Pipeline:
                                      "(--max-open-flows)") from None
         return ClassifyStream(self, state, source, max_packets, stats, wall_clock=wall_clock, on_batch=on_batch)
 
-    def _score_flows(self, flows: FlowTable, X: np.ndarray | None = None) -> Classified:
+    def extract_stream(self, source, batch_packets: int = STREAM_BATCH_PACKETS, on_batch=None) -> ExtractStream:
+        """Flows and feature rows of a capture batch by batch as the flows end (``can_stream()``);
+        memory holds a batch, the open flows and what the caller keeps. See ``ExtractStream``."""
+        self._check_front_fitted()
+        if not self.can_stream():  # rows of a feature that needs the whole capture would differ
+            raise ParameterError(f"feature {self.names['feature']!r} with splitter {self.names['flow_splitter']!r} "
+                                 "cannot be extracted batch by batch")
+        return ExtractStream(self, source, batch_packets, on_batch)
+
+    def rows(self, flows: FlowTable) -> np.ndarray:
+        """Feature rows of ``flows`` (a per-flow feature, or one capture's flows), ``(0, width)`` for none."""
         if len(flows) == 0:
-            X = np.zeros((0, len(self.feature.feature_names())), dtype=np.float64)
-        elif X is None:
-            X = np.asarray(self.feature.transform(flows), dtype=np.float64)
+            return np.zeros((0, len(self.feature.feature_names())), dtype=np.float64)
+        return np.asarray(self.feature.transform(flows), dtype=np.float64)
+
+    def _score_flows(self, flows: FlowTable, X: np.ndarray | None = None) -> Classified:
+        if len(flows) == 0 or X is None:
+            X = self.rows(flows)
         scores = self.score(X)
         return Classified(flows=flows, scores=scores, anomalous=(scores > self.threshold).astype(np.int64),
                           threshold=self.threshold, X=X)

@@ -305,3 +305,42 @@ def unique_rows(columns: list[np.ndarray]) -> np.ndarray:
         order = np.lexsort(cols[::-1])
         first[1:] = _rows_differ_prev(cols, order)
     return order[first].astype(np.int64)
+
+
+def unique_keys(parts: list[np.ndarray]) -> np.ndarray:
+    """The distinct rows of the key arrays ``parts``, counted with a row hash (``unique_rows``;
+    ``np.unique(axis=0)`` spent 2.1 s of 3.5 s of ``netml inspect`` on a million packets)."""
+    keys = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    if not len(keys):
+        return keys
+    return keys[unique_rows([keys[:, j] for j in range(keys.shape[1])])]
+
+
+class RowSet:
+    """Distinct rows (``width`` uint64 words, e.g. 5-tuples) of a stream of batches. Each batch's
+    rows wait in a pending list that is merged into the unique array once it holds as many rows as
+    that array: memory stays within about twice the distinct rows plus a batch, and every row is
+    re-hashed O(log n) times, not once per batch."""
+
+    def __init__(self, width: int, merge_at: int = 65_536) -> None:
+        self.keys = np.zeros((0, width), np.uint64)
+        self.merge_at = merge_at
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        if not len(keys):
+            return
+        self._pending.append(keys)
+        self._n_pending += len(keys)
+        if self._n_pending >= max(len(self.keys), self.merge_at):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._pending:
+            self.keys = unique_keys([self.keys, *self._pending])
+            self._pending, self._n_pending = [], 0
+
+    def unique(self) -> np.ndarray:
+        self._merge()
+        return self.keys

@@ -355,3 +355,100 @@ def test_a_yaml_alias_bomb_in_a_scenario_file_is_refused_fast(tmp_path):
     code, out, err = cli("evaluate", path)
     assert code == 2 and out == "" and len(err.splitlines()) == 1 and "scenario file" in err
     assert time.perf_counter() - t0 < 5
+
+
+# -- streamed evaluation -------------------------------------------------------------------------------
+TIMINGS = {"fit_seconds", "score_seconds", "extract_seconds"}
+
+
+def _results(scenarios, splitter, features, stream):
+    return [{k: v for k, v in r.as_dict().items() if k not in TIMINGS}
+            for r in ev.run(scenarios, features, ["gmm", "iforest"], splitter=splitter, stream=stream)]
+
+
+@pytest.mark.parametrize("splitter, features", [("meter", ["flowstats", "context"]), ("netml", ["flowstats"])])
+def test_streamed_evaluate_equals_whole_capture(monkeypatch, splitter, features):
+    """Batch by batch (training and test captures) every field of results.json but the timings is
+    the whole-capture path's, coverage included: the netml splitter drops the scans' one-packet
+    flows, so most labelled 5-tuples are missed units there."""
+    scenarios = ev.select_scenarios(ev.load_scenarios(need(EVALSET / "scenarios.json")),
+                                    ["blend-masscan-tcp-syn", "blend-masscan-udp"])
+    whole = _results(scenarios, splitter, features, stream=False)
+    streamed_captures = []
+    real = ev.stream_units
+
+    def counting(front, capture, *args, **kw):
+        got = real(front, capture, *args, **kw)
+        streamed_captures.append(got is not None)
+        return got
+
+    monkeypatch.setattr(ev, "stream_units", counting)
+    streamed = _results(scenarios, splitter, features, stream=True)
+    assert streamed_captures == [True] * 2 * len(features)  # one test capture per scenario, per feature
+    assert streamed == whole
+    assert all(r["error"] is None and r["n_attack"] > 1000 for r in whole)
+    if splitter == "netml":
+        assert all(r["coverage"] < 0.2 and r["n_missed"] >= 999 for r in whole)
+    else:
+        assert all(r["coverage"] == 1.0 and r["n_missed"] == 0 for r in whole)
+
+
+@pytest.mark.parametrize("batch", [7, 1000])
+def test_stream_units_equal_capture_units_for_any_batch(batch):
+    """Units, labels, missed 5-tuples and coverage of one test capture, batch by batch and whole."""
+    from netml_core.pipeline import Pipeline
+
+    capture = need(EVALSET / "files" / "blend__demo+masscan-tcp_test.pcap")
+    labels = FlowTsvLabels(EVALSET / "labels" / "blend__demo+masscan-tcp_test.tsv")
+    front = Pipeline(flow_splitter="netml", feature="flowstats", detector=None)
+    front.fit_extract([need(EVALSET / "files" / "blend__demo_train.pcap")])
+    packets = front.read(str(capture))
+    index = ev.TupleIndex.of(packets, labels)
+    whole = ev.capture_units(front.extract_packets(packets), index, labels)
+    units, built = ev.stream_units(front, str(capture), labels, batch_packets=batch)
+    assert np.array_equal(built.keys, index.keys) and np.array_equal(built.labels, index.labels)
+    order_w, order_s = np.lexsort(whole.X.T), np.lexsort(units.X.T)
+    assert np.array_equal(units.X[order_s], whole.X[order_w])
+    assert np.array_equal(units.y_flows[order_s], whole.y_flows[order_w])
+    assert sorted(units.y_missed) == sorted(whole.y_missed) and len(whole.y_missed) >= 999
+    assert (units.n_tuples, units.n_covered) == (whole.n_tuples, whole.n_covered)
+    assert whole.n_covered < whole.n_tuples
+
+
+def _units_of(front, capture, stream):
+    from netml_core.errors import NetmlError
+
+    try:
+        u = ev.units_of_test_capture(front, str(capture), ConstantLabels(1), {}, {}, stream=stream)
+    except NetmlError as exc:
+        return str(exc)
+    order = np.lexsort(u.X.T)
+    return u.X[order].tolist(), u.y_flows.tolist(), u.y_missed.tolist(), u.n_tuples, u.n_covered
+
+
+@pytest.mark.parametrize("feature", ["flowstats", "context"])
+def test_streamed_test_units_equal_whole_on_corpus(shared_dir, feature):
+    """On every corpus capture (damaged, several link types, out of time order: read whole then) a
+    test capture's units are the same batch by batch and whole."""
+    from netml_core.pipeline import Pipeline
+
+    front = Pipeline(feature=feature, detector=None)
+    front.fit_extract([need(EVALSET / "files" / "blend__demo_train.pcap")])
+    assert front.can_stream()
+    files = sorted((shared_dir / "data" / "corpus" / "files").iterdir())
+    with_flows = 0
+    for path in files:
+        whole = _units_of(front, path, stream=False)
+        assert _units_of(front, path, stream=True) == whole, path.name
+        with_flows += isinstance(whole, tuple) and len(whole[1]) > 0
+    assert len(files) >= 100 and with_flows >= 60
+
+
+def test_extract_stream_refuses_a_pipeline_that_cannot_stream():
+    from netml_core.errors import ParameterError
+    from netml_core.pipeline import Pipeline
+
+    front = Pipeline(flow_splitter="netml", feature="context", detector=None)
+    front.front_fitted = True
+    with pytest.raises(ParameterError, match="feature 'context' with splitter 'netml' cannot be extracted batch by batch"):
+        front.extract_stream("unused.pcap")

@@ -97,7 +97,7 @@ def test_disabled_plugins_are_listed_and_named_when_needed(monkeypatch, fresh_re
 # -- netml inspect's flow count ------------------------------------------------------------------
 def test_inspect_counts_flows_and_conversations_exactly(tmp_path):
     """np.unique over rows took 2.1 s of 3.5 s on 1M packets; a hash count gives the same numbers."""
-    from netml_core.commands.inspect import _conversations, _flow_keys, unique_keys
+    from netml_core.inspection import conversations as _conversations, flow_keys as _flow_keys, unique_keys
     from netml_core.packets import PacketTable
 
     rng = np.random.default_rng(3)

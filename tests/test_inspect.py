@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 KEYS = {"format", "link_types", "packets", "ipv4_tcp", "ipv4_udp", "ipv6_tcp", "ipv6_udp", "skipped",
@@ -67,3 +68,55 @@ def test_inspect_reads_stdin(demo):
                          stdin=open(demo, "rb"), capture_output=True, check=True)
     info = json.loads(out.stdout)
     assert info["source"] == "<stdin>" and info["packets"] == 6000 and info["flows"] == 188
+
+
+def _corpus(shared_dir):
+    data = shared_dir / "data"
+    return sorted((data / "corpus" / "files").iterdir()) + sorted((data / "netml-demo").glob("*.pcap*"))
+
+
+def _describe_or_error(fn):
+    from netml_core.errors import NetmlError
+
+    try:
+        return fn()
+    except NetmlError as exc:
+        return f"error: {exc}"
+
+
+def test_inspect_streamed_equals_whole_capture_on_corpus(shared_dir):
+    """Batch by batch (7 packets, the default batch) and the whole capture read at once give the
+    same --json object and text on every corpus capture, damaged and multi-link-type ones included."""
+    from netml_core.commands.inspect import _text
+    from netml_core.inspection import describe, describe_tables
+    from netml_core.registry import get_registry
+
+    reader = get_registry().create("reader", "native")
+    files = _corpus(shared_dir)
+    damaged = multi_link = errors = 0
+    for path in files:
+        whole = _describe_or_error(lambda: describe_tables([reader.read(path)], "native"))
+        for batch in (7, 65_536):
+            streamed = _describe_or_error(lambda: describe(reader, path, "native", batch_packets=batch))
+            assert streamed == whole, (path.name, batch)
+            if isinstance(whole, dict):
+                assert _text(streamed) == _text(whole)
+        if isinstance(whole, str):
+            errors += 1
+            continue
+        damaged += bool(whole["damage"])
+        multi_link += len(whole["link_types"]) > 1
+    assert len(files) >= 100 and damaged >= 10 and multi_link >= 2 and errors < 10
+
+
+def test_flow_key_set_merges_batches_exactly():
+    """Keys added in many small batches (with repeats across batches) count as np.unique of all."""
+    from netml_core.segments import RowSet
+
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 50, (200_000, 5)).astype(np.uint64)
+    rows[:, 1:] = rows[:, 1:] % 3
+    s = RowSet(5)
+    for at in range(0, len(rows), 1000):
+        s.add(np.unique(rows[at:at + 1000], axis=0))
+    assert len(s.unique()) == len(np.unique(rows, axis=0))
