@@ -14,7 +14,7 @@ import click
 
 from ..completion import complete_algorithm, complete_feature, complete_reader, complete_splitter
 from ..defaults import DEFAULT_FPR, DEFAULT_READER, DEFAULT_SPLITTER
-from ..errors import NetmlError, ParameterError
+from ..errors import ParameterError
 from .scaleout import dask_options, start_dask
 from .learn import _say, setup_logging
 
