@@ -8,8 +8,9 @@ Cases (targets of issue 11, on a 2-core machine):
 
 Each case is ``Pipeline(detector=None).fit_extract`` (what ``netml learn extract`` runs), best of
 ``--runs``, single-process and Dask runs interleaved; the LocalCluster is started before timing
-(its start-up is printed on its own) and warmed up by one untimed run, so the figures are the
-steady state of a cluster that already exists (``--scheduler``). Every Dask result is checked bit
+(its start-up is printed on its own) and warmed up by three untimed runs (a fresh worker process
+needs a few tasks to reach its steady speed), so the figures are the steady state of a cluster that
+already exists (``--scheduler``). Every Dask result is checked bit
 for bit against the single-process one.
 
     python benchmarks/bench_dask.py [--runs 3] [--out bench-data]
@@ -54,6 +55,10 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+#: untimed Dask runs before timing a case
+WARM_UP = 3
+
+
 def timed(fn, runs: int):
     best, result = float("inf"), None
     for _ in range(runs):
@@ -85,7 +90,11 @@ def main() -> None:
         t0 = time.perf_counter()
         with DaskRunner(workers=workers, progress=False) as runner:
             startup = time.perf_counter() - t0
-            run(sources[:1], runner)  # warm-up: imports and plugin discovery on the workers
+            # warm-up, both sides: imports and plugin discovery, and a new worker process's first
+            # tasks run slower (the same 1M-packet task took 1.21, 1.03, 0.77, 0.71 s in a fresh worker)
+            for _ in range(WARM_UP):
+                run(sources, runner)
+            run(sources)
             singles, dasks, cpus = [], [], []
             for _ in range(args.runs):  # interleaved, so both see the same load from other jobs
                 c0 = time.process_time()
