@@ -82,8 +82,7 @@ class ContextStream:
         if n_old:
             rows = np.zeros(len(table), dtype=bool)
             rows[:n_old] = True
-            known = {"rows": rows, **{w: (np.r_[d, np.zeros(len(done))][rows], np.r_[p, np.zeros(len(done))][rows])
-                                      for w, (d, p) in self.history_new.items()}}
+            known = {"rows": rows, **self.history_new}  # the past flows' flags, as first computed
         C, flags = context_rows(table, self.windows, self.max_gaps, log=self.feature.log, known_new=known,
                                 max_gap=self.max_gap_s)
         out = (flows.subset(np.flatnonzero(final)), np.ascontiguousarray(np.hstack([X[final], C[n_old:]])))
