@@ -13,7 +13,7 @@ needs a few tasks to reach its steady speed), so the figures are the steady stat
 already exists (``--scheduler``). Every Dask result is checked bit
 for bit against the single-process one.
 
-    python benchmarks/bench_dask.py [--runs 3] [--out bench-data]
+    python benchmarks/bench_dask.py [--runs 5] [--out bench-data]
 
 Timings need an otherwise idle machine: the load average is printed with the figures.
 """
@@ -70,7 +70,7 @@ def timed(fn, runs: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=str(HERE.parent / "bench-data"))
     args = ap.parse_args()
     from netml_core.distributed import DaskRunner
