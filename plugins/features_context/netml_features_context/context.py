@@ -9,13 +9,14 @@ builds it from ``--feature`` and ``--feature-param``.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from netml_core.components import Feature
 from netml_core.errors import ModelFileError, ParameterError
+from netml_core.params import check_number
 from netml_core.flowtable import FlowTable
 
 from .windows import context_names, flow_context
@@ -63,10 +64,8 @@ class ContextFeature(Feature):
                 isinstance(x, Real) and not isinstance(x, bool) and 0 < float(x) <= MAX_WINDOW_S for x in w):
             raise ParameterError(f"parameter 'windows' must be 1 to {MAX_WINDOWS} numbers of seconds in "
                                  f"(0, {MAX_WINDOW_S:g}], got {w!r}")
-        if isinstance(self.max_gaps, bool) or not isinstance(self.max_gaps, Integral) or not 1 <= self.max_gaps <= 1000:
-            raise ParameterError(f"parameter 'max_gaps' must be an integer in [1, 1000], got {self.max_gaps!r}")
-        if isinstance(self.max_gap, bool) or not isinstance(self.max_gap, Real) or not 0 < float(self.max_gap) <= MAX_WINDOW_S:
-            raise ParameterError(f"parameter 'max_gap' must be seconds in (0, {MAX_WINDOW_S:g}], got {self.max_gap!r}")
+        check_number("max_gaps", self.max_gaps, low=1, high=1000, integer=True)
+        check_number("max_gap", self.max_gap, low=0.0, low_open=True, high=MAX_WINDOW_S)
         if not isinstance(self.log, bool):
             raise ParameterError(f"parameter 'log' must be true or false, got {self.log!r}")
 
