@@ -189,13 +189,7 @@ class FlowMeterStream(FlowStream):
             raise ParameterError(f"--max-open-flows must be a positive integer, got {max_open_flows!r}")
         super().__init__(splitter)
         self.max_open_flows = max_open_flows
-        self.watermark: int | None = None
         self.evicted = 0
-
-    def _observe(self, batch: PacketTable) -> None:
-        if len(batch):
-            newest = int(batch.ts_ns.max())
-            self.watermark = newest if self.watermark is None else max(self.watermark, newest)
 
     def expire(self, clock_ns: int) -> FlowTable | None:
         """End the open flows whose timeouts have passed at ``clock_ns`` (a capture-clock estimate

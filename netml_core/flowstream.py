@@ -28,7 +28,8 @@ class FlowStream:
         #: a packet came older than one before it: the flows may then differ from ``split`` on the
         #: whole input (which sorts by time first)
         self.disordered = False
-        self._newest: int | None = None
+        #: the newest packet time seen (ns): a splitter that ends flows on time reads it as "now"
+        self.watermark: int | None = None
 
     @property
     def open_packets(self) -> int:
@@ -37,22 +38,21 @@ class FlowStream:
     @property
     def complete_before_ns(self) -> int | None:
         """Every flow that started before this time (ns) has been given by ``push``: the earliest
-        packet carried (the first of the oldest open flow), else the newest packet seen; None when
-        the splitter does not tell. A feature that looks at the flows around each flow (host context)
+        packet carried (the first of the oldest open flow), else the newest packet seen; None before
+        any packet. A feature that looks at the flows around each flow (host context)
         waits for it."""
         if self.carry is not None and len(self.carry):
             return int(self.carry.ts_ns.min())
-        return getattr(self, "watermark", None)
+        return self.watermark
 
     def push(self, batch: PacketTable) -> FlowTable:
         seq = np.arange(self.packets_in, self.packets_in + len(batch), dtype=np.int64)
         self.packets_in += len(batch)
         if len(batch):
             ts = batch.ts_ns
-            if (self._newest is not None and int(ts[0]) < self._newest) or bool(np.any(ts[1:] < ts[:-1])):
+            if (self.watermark is not None and int(ts[0]) < self.watermark) or bool(np.any(ts[1:] < ts[:-1])):
                 self.disordered = True
-            self._newest = max(int(ts.max()), self._newest if self._newest is not None else int(ts[0]))
-        self._observe(batch)
+            self.watermark = max(int(ts.max()), self.watermark if self.watermark is not None else int(ts[0]))
         table = batch if self.carry is None else PacketTable.concat([self.carry, batch])
         self._table_seq = seq if self.carry is None else np.concatenate([self.carry_seq, seq])
         return self._count(self._emit(table, final=False))
@@ -65,9 +65,6 @@ class FlowStream:
         """Flows that have ended by ``clock_ns`` though no newer packet came (a live capture whose
         link went quiet); ``None`` when the splitter's flows do not end on time alone."""
         return None
-
-    def _observe(self, batch: PacketTable) -> None:
-        """Note what a new batch tells before it is split (e.g. the newest timestamp)."""
 
     def _emit(self, table: PacketTable, final: bool) -> FlowTable:
         raise NotImplementedError

@@ -194,7 +194,7 @@ def _stream_rows(feature, packets, size):
     out, given = {}, []
     for lo in range(0, len(packets), size):
         ended = state.push(packets.take(np.arange(lo, min(lo + size, len(packets)))))
-        before = int(state.carry.ts_ns.min()) if state.carry is not None else state.watermark
+        before = state.complete_before_ns
         given.append(ctx.push(ended, before))
     given.append(ctx.finish(state.flush()))
     for flows, X in given:
@@ -245,7 +245,7 @@ def test_streamed_context_keeps_only_recent_flows_and_each_pairs_last_gaps():
     sizes = []
     for lo in range(0, len(packets), 500):
         ended = state.push(packets.take(np.arange(lo, min(lo + 500, len(packets)))))
-        before = int(state.carry.ts_ns.min()) if state.carry is not None else state.watermark
+        before = state.complete_before_ns
         ctx.push(ended, before)
         sizes.append(len(ctx.history or ()))
     # the sweep's pairs are each 1 flow, kept while within max_gap (60 s); the poll keeps its last 4
