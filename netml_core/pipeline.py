@@ -85,8 +85,7 @@ class ClassifyStream:
         self.finished = False
         self.wall_clock = wall_clock
         self.on_batch = on_batch  # called with each packet batch read (progress)
-        self._newest: int | None = None  # newest packet time (ns) and when it arrived (monotonic s)
-        self._arrived = 0.0
+        self._arrived = 0.0  # when the stream's newest packet (``state.watermark``) arrived (monotonic s)
         self.context = _context_stream(pipe)
 
     def __iter__(self) -> Iterator[Classified]:
@@ -97,12 +96,11 @@ class ClassifyStream:
                 self.on_batch(batch)
             clock = None
             if len(batch):
-                newest = int(batch.ts_ns.max())
-                if self._newest is None or newest >= self._newest:
-                    self._newest, self._arrived = newest, time.monotonic()
+                if self.state.watermark is None or int(batch.ts_ns.max()) >= self.state.watermark:
+                    self._arrived = time.monotonic()  # a packet as new as any: the clock starts again
                 flows = self.state.push(batch)
-            elif self.wall_clock and self._newest is not None:  # a tick: the source is silent
-                clock = self._newest + int((time.monotonic() - self._arrived) * 1e9)
+            elif self.wall_clock and self.state.watermark is not None:  # a tick: the source is silent
+                clock = self.state.watermark + int((time.monotonic() - self._arrived) * 1e9)
                 flows = self.state.expire(clock)
                 if flows is None and self.context is not None and self.context.waiting_flows:
                     flows = self.context.no_flows()  # nothing ended, but waiting context may now be final
