@@ -3,7 +3,8 @@
 Cases (targets of issue 11, on a 2-core machine):
 
 - 4 captures of ~1M packets each, ``--workers 2`` vs no Dask (target >= 1.7x);
-- one ~4M-packet capture cut in byte ranges, ``--workers 2`` vs no Dask (target >= 1.6x);
+- one ~4M-packet capture cut in byte ranges, ``--workers 2`` vs no Dask (target >= 1.6x), as
+  classic pcap and as pcapng;
 - the 1M capture with ``--workers 1`` vs no Dask (target: within 20 %).
 
 Each case is ``Pipeline(detector=None).fit_extract`` (what ``netml learn extract`` runs), best of
@@ -13,7 +14,7 @@ needs a few tasks to reach its steady speed), so the figures are the steady stat
 already exists (``--scheduler``). Every Dask result is checked bit
 for bit against the single-process one.
 
-    python benchmarks/bench_dask.py [--runs 5] [--out bench-data]
+    python benchmarks/bench_dask.py [--runs 5] [--out bench-data] [--only pcapng]
 
 Timings need an otherwise idle machine: the load average is printed with the figures.
 """
@@ -34,8 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 from make_capture import make_captures  # noqa: E402
 
 
-def captures(out: Path) -> tuple[list[str], str]:
-    """Four distinct 1M-packet files (copies of big.pcap) and one 4M-packet file."""
+def captures(out: Path) -> tuple[list[str], str, str]:
+    """Four distinct 1M-packet files (copies of big.pcap) and one 4M-packet file, pcap and pcapng."""
     one = make_captures(out, 1_000_000)["pcap"]
     four = []
     for i in range(4):
@@ -43,8 +44,8 @@ def captures(out: Path) -> tuple[list[str], str]:
         if not p.exists() or p.stat().st_size != one.stat().st_size:
             shutil.copyfile(one, p)
         four.append(str(p))
-    big = make_captures(out / "4m", 4_000_000)["pcap"]
-    return four, str(big)
+    big = make_captures(out / "4m", 4_000_000)
+    return four, str(big["pcap"]), str(big["pcapng"])
 
 
 def _cpu() -> float:
@@ -72,11 +73,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=str(HERE.parent / "bench-data"))
+    ap.add_argument("--only", default="", help="run the cases whose name contains this (e.g. pcapng, 1M)")
     args = ap.parse_args()
     from netml_core.distributed import DaskRunner
     from netml_core.pipeline import Pipeline
 
-    four, big = captures(Path(args.out))
+    four, big, big_ng = captures(Path(args.out))
 
     def run(sources, runner=None):
         pipe = Pipeline(detector=None)
@@ -84,7 +86,8 @@ def main() -> None:
         return pipe.fit_extract(sources)
 
     cases = [("4 x 1M captures", four, 2, 1.7), ("1 x 4M capture, byte ranges", [big], 2, 1.6),
-             ("1 x 1M capture", four[:1], 1, None)]
+             ("1 x 4M pcapng capture, byte ranges", [big_ng], 2, 1.6), ("1 x 1M capture", four[:1], 1, None)]
+    cases = [c for c in cases if args.only in c[0]]
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
     for name, sources, workers, target in cases:
         t0 = time.perf_counter()

@@ -3,7 +3,7 @@ captures go to workers; the result is the single-process one, flow for flow and 
 
 Why this shape:
 
-- **Tasks.** One per capture; a big plain pcap file is also cut in byte ranges
+- **Tasks.** One per capture; a big uncompressed pcap or pcapng file is also cut in byte ranges
   (``readers.ranges``), each framed from a verified record boundary. A worker reads its range and
   splits it into a mergeable state (``flowmerge``): flows certainly whole stay on the worker, the
   pending head/tail packets (a few percent) come back and are stitched here with the splitter's own
@@ -166,20 +166,20 @@ class DaskRunner:
 
     def jobs(self, sources: Sequence, sliceable: bool) -> list[tuple]:
         """``(capture, source, start, stop, size)`` per task; ``start`` ``None``: the whole capture."""
-        from .readers.ranges import pcap_size, plan
+        from .readers.ranges import layout, plan
 
-        sizes = [pcap_size(src) if sliceable else None for src in sources]
-        total = sum(s or 0 for s in sizes)
+        layouts = [layout(src) if sliceable else None for src in sources]
+        total = sum(x.size for x in layouts if x is not None)
         # ranges only as small as needed to give each worker TASKS_PER_WORKER tasks in all: many
         # captures are split whole, and fewer ranges leave fewer pending packets to stitch
         threads = self.n_threads()
         target = self.slice_bytes or max(MIN_SLICE_BYTES, -(-total // (TASKS_PER_WORKER * threads)))
         out = []
-        for cap, (src, size) in enumerate(zip(sources, sizes)):
-            if size is None or size - 24 <= target or (threads == 1 and not self.slice_bytes):  # one worker: ranges only cost
+        for cap, (src, lay) in enumerate(zip(sources, layouts)):
+            if lay is None or lay.size - lay.first <= target or (threads == 1 and not self.slice_bytes):  # one worker: ranges only cost
                 out.append((cap, _path(src), None, None, None))
             else:
-                out += [(cap, _path(src), a, b, size) for a, b in plan(size, target)]
+                out += [(cap, _path(src), a, b, lay.size) for a, b in plan(lay.size, target, lay.first)]
         return out
 
 

@@ -77,9 +77,9 @@ def random_traffic(seed: int, n: int, gaps=(0.001, 0.5, 3.0, 12.0, 40.0), p=(0.4
     return packet_table(rows, wire_len=np.arange(n) + 60)
 
 
-def demo_repeated_pcap(path, n_packets: int):
-    """A classic pcap of the demo packets repeated with shifted times (benchmarks/make_capture.py):
-    big enough to cut in byte ranges, with flows that cross every cut."""
+def demo_repeated_pcap(path, n_packets: int, kind: str = "pcap"):
+    """A classic pcap (or ``kind`` pcapng) of the demo packets repeated with shifted times
+    (benchmarks/make_capture.py): big enough to cut in byte ranges, with flows that cross every cut."""
     import sys
 
     bench = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -90,4 +90,4 @@ def demo_repeated_pcap(path, n_packets: int):
         sys.path.remove(str(bench))
     demo_data()
     packets, ts, wire = demo_records(DEMO / "demo.pcap")
-    return write_capture(Path(path), "pcap", packets, ts, wire, n_packets)
+    return write_capture(Path(path), kind, packets, ts, wire, n_packets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from netml_core.model_file import ComponentRecord
 from netml_core.packets import COLUMNS, PacketTable
 from netml_core.pipeline import Pipeline
 from netml_core.readers.native import NativeReader
-from netml_core.readers.ranges import pcap_size, plan, read_range
+from netml_core.readers.ranges import layout, plan, read_range
 
 from helpers import DEMO, SHARED, cli, demo_data, demo_repeated_pcap, need
 
@@ -50,7 +51,7 @@ def _same_flows(a, b):
 
 
 def test_byte_ranges_frame_exactly_what_a_whole_read_frames(big):
-    size = pcap_size(big)
+    size = layout(big).size
     ranges = [read_range(big, a, b, size) for a, b in plan(size, SLICE)]
     assert len(ranges) == 7 and all(r.exact for r in ranges)
     assert [r.end for r in ranges[:-1]] == [r.start for r in ranges[1:]]
@@ -89,6 +90,19 @@ def test_model_and_scores_equal_single_process(client, big, tmp_path):
     a, b = ref.classify(big), _on(client, pipe).classify(big)
     assert a.scores.tobytes() == b.scores.tobytes() and np.array_equal(a.anomalous, b.anomalous)
     _same_flows(a.flows, b.flows)
+
+
+def test_a_big_pcapng_is_cut_in_byte_ranges_with_the_same_result(client, tmp_path, caplog):
+    path = str(demo_repeated_pcap(tmp_path / "d3.pcapng", 18_000, "pcapng"))
+    pipe = _on(client, Pipeline(detector=None))
+    jobs = pipe.dask.jobs([path], True)
+    assert len(jobs) == 7 and jobs[0][2] == 48  # after the section header and interface description
+    ref = Pipeline(detector=None).fit_extract([path])
+    with caplog.at_level(logging.INFO, logger="netml.distributed"):
+        got = pipe.fit_extract([path])
+    assert "do not chain" not in caplog.text  # stitched from its ranges, not read again in one piece
+    assert len(got.X) == len(ref.X) == 591 and got.X.tobytes() == ref.X.tobytes()
+    _same_flows(got.flows, ref.flows)
 
 
 def test_unordered_capture_is_read_in_one_piece_with_the_same_result(client, tmp_path):

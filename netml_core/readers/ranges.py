@@ -1,4 +1,4 @@
-"""Byte ranges of one classic pcap file, each framed on its own (for Dask workers).
+"""Byte ranges of one capture file, each framed on its own (for Dask workers).
 
 A worker given ``[start, stop)`` frames from the first record boundary at or after ``start`` that it
 can verify: a chain of record headers that are sane (captured length within the file's limit and
@@ -11,8 +11,15 @@ range whose records do not end exactly there (``Range.exact`` false), or that fi
 the caller read the whole capture in one piece instead. The first range starts at byte 24, a true
 boundary, so by induction every accepted range is framed as a whole-file read frames it.
 
-Only plain (uncompressed) classic pcap is cut; pcapng, compressed files and standard input are
-read whole (by capture).
+pcapng is cut the same way. Its blocks start on 4-byte offsets and repeat their length at their
+end, so a boundary is a chain of blocks whose two lengths agree (packet blocks must also name a
+described interface and fit their data). A range is framed with the file's head in front of it:
+the section header and interface descriptions before the first other block, which say what every
+packet block's interface and byte order mean. A section header or interface description anywhere
+after the head, or a Simple Packet Block (its time is the packet before it, maybe in another range),
+makes its range inexact, so such files are read whole.
+
+Compressed files and standard input are read whole (by capture).
 """
 
 from __future__ import annotations
@@ -21,15 +28,20 @@ import os
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..packets import PacketTable
 from .framing import UNBOUNDED, packet_batches, read_whole
 from .pcap import HARD_CAPLEN, MAX_SNAPLEN, PcapFramer
-from .source import PCAP_MAGICS
+from .pcapng import BOM, EPB, IDB, MAX_BLOCK, PB, SHB, PcapngFramer
+from .source import PCAP_MAGICS, PCAPNG_MAGIC
 
 #: record headers a boundary must chain through (fewer only when the file ends first)
 CHAIN = 16
 #: bytes searched for a boundary after a nominal cut (a record is at most HARD_CAPLEN)
 WINDOW = 1 << 20
+#: a pcapng head (section header and interface descriptions) longer than this is not cut
+MAX_HEAD = 1 << 20
 
 
 @dataclass
@@ -42,26 +54,39 @@ class Range:
     exact: bool
 
 
-def pcap_size(path) -> int | None:
-    """File size of an uncompressed classic pcap file, else ``None`` (not cut in ranges)."""
-    if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
+@dataclass
+class Layout:
+    """A file that can be cut: its kind, size and where its records start (after the file header)."""
+
+    kind: str  # "pcap" or "pcapng"
+    size: int
+    first: int
+
+
+def layout(path) -> Layout | None:
+    """The layout of an uncompressed pcap or pcapng file, else ``None`` (read whole, not cut)."""
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "-" or not os.path.isfile(path):
         return None
     try:
-        with open(path, "rb") as f:
-            head = f.read(24)
         size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            magic = f.read(4)
+            if magic in PCAP_MAGICS:
+                return Layout("pcap", size, 24) if size >= 24 else None
+            if magic == PCAPNG_MAGIC:
+                head = _NgHeader.read(f, size)
+                return None if head is None else Layout("pcapng", size, head.first)
     except OSError:
         return None
-    if len(head) < 24 or head[:4] not in PCAP_MAGICS or not os.path.isfile(path):
-        return None
-    return size
+    return None
 
 
-def plan(size: int, slice_bytes: int) -> list[tuple[int, int]]:
-    """Nominal ``[start, stop)`` cuts of a file of ``size`` bytes, about ``slice_bytes`` each."""
-    body = size - 24
+def plan(size: int, slice_bytes: int, first: int = 24) -> list[tuple[int, int]]:
+    """Nominal ``[start, stop)`` cuts of the records of a file of ``size`` bytes (from ``first``),
+    about ``slice_bytes`` each."""
+    body = size - first
     n = max(1, -(-body // max(1, int(slice_bytes))))
-    cuts = [24 + body * i // n for i in range(n + 1)]
+    cuts = [first + body * i // n for i in range(n + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
 
 
@@ -125,15 +150,123 @@ def _chain(buf: bytes, c: int, pos: int, hdr: _Header) -> bool:
 def read_range(path, start: int, stop: int, size: int) -> Range:
     """Frame and decode the records of ``[start, stop)`` (boundaries verified as said above)."""
     with open(path, "rb") as f:
+        magic = f.read(4)
+        f.seek(0)
+        if magic == PCAPNG_MAGIC:
+            return _read_pcapng_range(f, str(path), start, stop, size)
         hdr = _Header(f.read(24), size)
         hdr.first_t = _first_time(f, hdr)
         begin = boundary(f, start, hdr)
         end = boundary(f, stop, hdr) if stop < size else size
         f.seek(begin)
-        stream = _Bounded(hdr.head, f, max(0, end - begin))
-        framer = PcapFramer(stream)
+        framer = PcapFramer(_Bounded(hdr.head, f, max(0, end - begin)))
         packets = read_whole(packet_batches(framer.batches(), UNBOUNDED, str(path), framer.format))
     exact = begin <= end and not packets.damage
+    return Range(packets, begin, end, exact)
+
+
+# -- pcapng ---------------------------------------------------------------------------------------
+class _NgHeader:
+    """The head of a pcapng file: its leading section headers and interface descriptions."""
+
+    def __init__(self, head: bytes, endian: str, n_ifaces: int, sections: int, size: int):
+        self.head, self.first, self.size = head, len(head), size
+        self.endian, self.n_ifaces, self.sections = endian, n_ifaces, sections
+        self.pair, self.word = struct.Struct(endian + "II"), struct.Struct(endian + "I")
+
+    @classmethod
+    def read(cls, f, size: int) -> "_NgHeader | None":
+        """Walk the leading blocks; ``None`` when they are odd (damaged, huge, or all there is)."""
+        f.seek(0)
+        buf = f.read(MAX_HEAD + 12)
+        off, endian, n_ifaces, sections = 0, "<", 0, 0
+        while off + 12 <= len(buf):
+            if buf[off:off + 4] == PCAPNG_MAGIC:
+                bom = buf[off + 8:off + 12]
+                endian = "<" if bom == struct.pack("<I", BOM) else ">" if bom == struct.pack(">I", BOM) else ""
+                if not endian:
+                    return None
+                n_ifaces, sections = 0, sections + 1
+            btype, blen = struct.unpack_from(endian + "II", buf, off)
+            if btype not in (SHB, IDB):
+                break
+            if blen < 12 or blen & 3 or off + blen > len(buf) or off + blen > MAX_HEAD:
+                return None
+            n_ifaces += btype == IDB
+            off += blen
+        else:
+            return None
+        if not sections or off >= size:
+            return None
+        return cls(buf[:off], endian, n_ifaces, sections, size)
+
+
+def ng_boundary(f, pos: int, hdr: _NgHeader) -> int:
+    """First 4-aligned offset >= ``pos`` where a chain of sane blocks starts (the file size if none).
+
+    Candidates are the offsets whose length word is sane and repeated at the block's end, found
+    with numpy over a window; only those are walked as a chain.
+    """
+    if pos <= hdr.first:
+        return hdr.first
+    pos = -(-pos // 4) * 4
+    while pos < hdr.size:
+        f.seek(pos)
+        buf = f.read(2 * WINDOW)
+        words = np.frombuffer(buf, hdr.endian + "u4", len(buf) // 4).astype(np.int64)
+        limit = min(len(words) - 2, WINDOW // 4)
+        if limit <= 0:  # fewer than 12 bytes left: no block starts here
+            return hdr.size
+        blen = words[1:limit + 1]
+        tail = np.arange(limit) + blen // 4 - 1
+        sane = (blen >= 12) & (blen & 3 == 0) & (blen <= MAX_BLOCK)
+        inside = sane & (tail < len(words))
+        sane[inside] = words[tail[inside]] == blen[inside]  # a block past the buffer: the chain decides
+        for c in np.flatnonzero(sane).tolist():
+            if _ng_chain(buf, 4 * c, pos, hdr):
+                return pos + 4 * c
+        pos += 4 * limit
+    return hdr.size
+
+
+def _ng_chain(buf: bytes, c: int, pos: int, hdr: _NgHeader) -> bool:
+    pair, word = hdr.pair.unpack_from, hdr.word.unpack_from
+    for k in range(CHAIN):
+        if pos + c == hdr.size:
+            return True  # ends exactly at the end of the file
+        if c + 8 > len(buf):
+            return k >= 4 and pos + len(buf) < hdr.size  # as for pcap: huge blocks ran past the window
+        btype, blen = pair(buf, c)
+        if btype == SHB:
+            return k >= 1  # a new section (its byte order may differ): its range is inexact anyway
+        if btype == 0 or blen < 12 or blen & 3 or blen > MAX_BLOCK or pos + c + blen > hdr.size:
+            return False
+        if c + blen > len(buf):
+            return k >= 4
+        if word(buf, c + blen - 4)[0] != blen:
+            return False
+        if btype in (EPB, PB):
+            ifid, caplen = word(buf, c + 8)[0], word(buf, c + 20)[0]
+            if btype == PB:
+                ifid = ifid & 0xFFFF if hdr.endian == "<" else ifid >> 16
+            if blen < 32 or ifid >= hdr.n_ifaces or caplen > blen - 32:
+                return False
+        c += blen
+    return True
+
+
+def _read_pcapng_range(f, name: str, start: int, stop: int, size: int) -> Range:
+    hdr = _NgHeader.read(f, size)
+    if hdr is None:
+        return Range(PacketTable.empty(), start, stop, False)
+    begin = ng_boundary(f, start, hdr)
+    end = ng_boundary(f, stop, hdr) if stop < size else size
+    f.seek(begin)
+    framer = PcapngFramer(_Bounded(hdr.head, f, max(0, end - begin)))
+    packets = read_whole(packet_batches(framer.batches(), UNBOUNDED, name, framer.format))
+    # a section or interface described after the head, or a timestamp borrowed from another range
+    moved = framer.sections != hdr.sections or len(framer.interfaces) != hdr.n_ifaces or framer.spb_records
+    exact = begin <= end and not packets.damage and not moved
     return Range(packets, begin, end, exact)
 
 
