@@ -261,26 +261,46 @@ def _active_cuts(t: np.ndarray, offsets: np.ndarray, active_ns: int) -> np.ndarr
 
     Greedy, as a flow meter does it on packet arrival: each window starts at a packet and the next
     begins at the first packet ``active_ns`` or more after it. Done for all segments at once, one
-    round per window, each round a vectorised binary search inside the still-open segments.
+    round per window. The segments long enough to be cut are laid end to end, keyed by segment,
+    then time since its first packet, so each round is one ``searchsorted`` (a flow of thousands of
+    windows, e.g. a day-long tunnel, costs thousands of cheap rounds); where that key would not fit
+    in int64, each round is a vectorised binary search instead.
     """
     cuts = np.zeros(len(t), dtype=bool)
     lo_all, hi_all = offsets[:-1], offsets[1:]
     long = (hi_all > lo_all) & (t[np.maximum(hi_all - 1, 0)] - t[np.minimum(lo_all, len(t) - 1)] >= active_ns)
-    cur, hi = lo_all[long].copy(), hi_all[long].copy()
+    if not long.any():
+        return cuts
+    lo, lengths = lo_all[long], (hi_all - lo_all)[long]
+    hi = np.cumsum(lengths)
+    cur = hi - lengths
+    pos = np.repeat(lo - cur, lengths) + np.arange(int(hi[-1]), dtype=np.int64)  # compact -> packet position
+    tc = t[pos]
+    seg = np.repeat(np.arange(len(lo), dtype=np.int64), lengths)
+    rel = tc - np.repeat(tc[cur], lengths)
+    span = int(rel.max()) + int(active_ns) + 1
+    key = seg * span + rel if span * (len(lo) + 1) < 2**62 else None
     while len(cur):
-        target = t[cur] + active_ns
-        lo, h = cur + 1, hi.copy()
-        while True:  # first position in [cur + 1, hi) with t >= target (hi when none)
-            open_ = lo < h
-            if not open_.any():
-                break
-            mid = (lo + h) >> 1
-            ge = t[np.minimum(mid, len(t) - 1)] >= target
-            h = np.where(open_ & ge, mid, h)
-            lo = np.where(open_ & ~ge, mid + 1, lo)
-        found = lo < hi
-        cuts[lo[found]] = True
-        cur, hi = lo[found], hi[found]
-        more = t[hi - 1] - t[cur] >= active_ns
+        if key is not None:  # the first position with t >= target in the segment, or its end
+            nxt = np.maximum(np.searchsorted(key, key[cur] + active_ns, side="left"), cur + 1)
+        else:
+            nxt = _first_at_or_after(tc, cur + 1, hi, tc[cur] + active_ns)
+        found = nxt < hi
+        cuts[pos[nxt[found]]] = True
+        cur, hi = nxt[found], hi[found]
+        more = tc[hi - 1] - tc[cur] >= active_ns
         cur, hi = cur[more], hi[more]
     return cuts
+
+
+def _first_at_or_after(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each i, the first position in ``[lo[i], hi[i])`` with ``t >= target[i]`` (``hi[i]`` if none)."""
+    lo, h = lo.copy(), hi.copy()
+    while True:
+        open_ = lo < h
+        if not open_.any():
+            return lo
+        mid = (lo + h) >> 1
+        ge = t[np.minimum(mid, len(t) - 1)] >= target
+        h = np.where(open_ & ge, mid, h)
+        lo = np.where(open_ & ~ge, mid + 1, lo)

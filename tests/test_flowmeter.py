@@ -226,3 +226,31 @@ def test_max_open_flows_ends_the_longest_idle_flows_early_and_counts_them():
     assert sorted(rest.sport.tolist()) == [1, 2] and state.flows_out == 4
     with pytest.raises(ParameterError, match="--max-open-flows must be a positive integer"):
         FlowMeterSplitter().stream(max_open_flows=0)
+
+
+def _greedy_windows(t, offsets, active_ns):
+    """One segment at a time, packet by packet: the window starts a flow meter would cut at."""
+    cuts = np.zeros(len(t), bool)
+    for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+        start = a
+        for i in range(a + 1, b):
+            if t[i] - t[start] >= active_ns:
+                cuts[i], start = True, i
+    return cuts
+
+
+@pytest.mark.parametrize("scale", [10, 10**12, 2**61])  # the last: keys overflow int64, binary search instead
+def test_active_cuts_are_the_greedy_windows_of_each_segment(scale):
+    from netml_core.flowmeter import _active_cuts
+
+    rng = np.random.default_rng(scale % 1000)
+    for _ in range(300):
+        sizes = rng.integers(0, 30, rng.integers(1, 8))
+        t = np.concatenate([np.sort(rng.integers(0, scale, s)) for s in sizes]).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        if len(t):
+            active = int(rng.choice([1, 5, scale // 7 + 1, scale // 2 + 1]))
+            assert np.array_equal(_active_cuts(t, offsets, active), _greedy_windows(t, offsets, active))
+    # a day-long flow, one packet per 0.1 s, active timeout 120 s: a window every 1200 packets
+    t = np.arange(864_000, dtype=np.int64) * 100_000_000
+    assert np.flatnonzero(_active_cuts(t, np.array([0, len(t)]), 120 * 10**9)).tolist() == list(range(1200, 864_000, 1200))
