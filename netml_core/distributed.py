@@ -122,7 +122,8 @@ class DaskRunner:
                     cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                                        dashboard_address=":0", silence_logs=logging.CRITICAL)
                 self._owned.append(cluster)
-                self.client = distributed.Client(cluster, timeout=CONNECT_TIMEOUT)
+                # results come straight from the workers, not relayed by the scheduler (one hop less)
+                self.client = distributed.Client(cluster, timeout=CONNECT_TIMEOUT, direct_to_workers=True)
         except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             where = f"the Dask scheduler at {self.scheduler}" if self.scheduler else "a local Dask cluster"
@@ -326,14 +327,16 @@ class _Capture:
     parts: list
     futures: list
     resolved: FlowTable | None
-    order: np.ndarray
+    order: np.ndarray | None  # None: a whole capture's one part, already in order (no copy)
 
     def flows(self, tables: list) -> FlowTable:
-        return FlowTable.concat(tables).subset(self.order) if len(tables) > 1 else tables[0].subset(self.order)
+        joined = FlowTable.concat(tables) if len(tables) > 1 else tables[0]
+        return joined if self.order is None else joined.subset(self.order)
 
     def rows(self, X_parts: list, X_resolved) -> np.ndarray:
         blocks = X_parts + ([X_resolved] if X_resolved is not None else [])
-        return np.vstack(blocks)[self.order] if len(blocks) > 1 else blocks[0][self.order]
+        joined = np.vstack(blocks) if len(blocks) > 1 else blocks[0]
+        return joined if self.order is None else joined[self.order]
 
 
 def _submit(pipe, sources: Sequence, transform: bool) -> tuple:
@@ -397,7 +400,7 @@ def _chains(items: list) -> bool:
 
 def _stitch(sp, futures: list, parts: list) -> _Capture:
     if parts[0].state is None:
-        return _Capture(parts, futures, None, np.arange(len(parts[0].flows), dtype=np.int64))
+        return _Capture(parts, futures, None, None)
     states = [p.state for p in parts]
     resolved, resolved_rows = resolve(sp, states)
     base = np.concatenate([[0], np.cumsum([p.n_packets for p in parts])[:-1]]).astype(np.int64)
