@@ -3,7 +3,6 @@ packet-by-packet oracle written the way a flow meter runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,7 +7,6 @@ in-process otherwise.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path

@@ -7,7 +7,6 @@ original's demo capture; the table names every module PyOD ships; parameters are
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import pkgutil
