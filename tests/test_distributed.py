@@ -103,6 +103,13 @@ def test_a_big_pcapng_is_cut_in_byte_ranges_with_the_same_result(client, tmp_pat
     assert "do not chain" not in caplog.text  # stitched from its ranges, not read again in one piece
     assert len(got.X) == len(ref.X) == 591 and got.X.tobytes() == ref.X.tobytes()
     _same_flows(got.flows, ref.flows)
+    model = Pipeline()
+    model.fit_detector(model.fit_extract([path]).X, fpr=0.01, random_state=1)
+    a = model.classify(path)
+    with caplog.at_level(logging.INFO, logger="netml.distributed"):
+        b = _on(client, model).classify(path)
+    assert "do not chain" not in caplog.text
+    assert a.scores.tobytes() == b.scores.tobytes() and np.array_equal(a.anomalous, b.anomalous)
 
 
 def test_unordered_capture_is_read_in_one_piece_with_the_same_result(client, tmp_path):
