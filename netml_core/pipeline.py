@@ -70,102 +70,33 @@ class Classified:
 
 
 class ClassifyStream:
-    """The iterator ``Pipeline.classify_stream`` returns; ``finish()`` flushes the open flows.
-
-    ``wall_clock``: on a live source that goes silent (the reader yields empty batches, ticks),
-    flows are ended on an estimate of the capture clock, the newest packet's time plus the wall
-    time since it arrived, so that a quiet link's last flows get their verdicts when their idle
-    timeout passes rather than when the next packet comes. Without it only packet times end flows.
-    """
+    """The iterator ``Pipeline.classify_stream`` returns: ``ExtractStream``'s final flows and rows,
+    scored, one ``Classified`` per batch; ``finish()`` flushes the open flows (Ctrl-C)."""
 
     def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None,
                  wall_clock: bool = True, on_batch=None):
-        self.pipe, self.state, self.source, self.max_packets = pipe, state, source, max_packets
+        self.pipe, self.state = pipe, state
         self.stats = stats if stats is not None else {}
-        self.finished = False
-        self.wall_clock = wall_clock
-        self.on_batch = on_batch  # called with each packet batch read (progress)
-        self._arrived = 0.0  # when the stream's newest packet (``state.watermark``) arrived (monotonic s)
-        self.context = _context_stream(pipe)
+        self.extract = ExtractStream(pipe, source, max_packets, on_batch, state=state, wall_clock=wall_clock)
+
+    @property
+    def finished(self) -> bool:
+        return self.extract.finished
 
     def __iter__(self) -> Iterator[Classified]:
-        for batch in self.pipe.reader.iter_batches(self.source, self.max_packets):
-            if self.finished:
-                return
-            if self.on_batch is not None:
-                self.on_batch(batch)
-            clock = None
-            if len(batch):
-                if self.state.watermark is None or int(batch.ts_ns.max()) >= self.state.watermark:
-                    self._arrived = time.monotonic()  # a packet as new as any: the clock starts again
-                flows = self.state.push(batch)
-            elif self.wall_clock and self.state.watermark is not None:  # a tick: the source is silent
-                clock = self.state.watermark + int((time.monotonic() - self._arrived) * 1e9)
-                flows = self.state.expire(clock)
-                if flows is None and self.context is not None and self.context.waiting_flows:
-                    flows = self.context.no_flows()  # nothing ended, but waiting context may now be final
-                if flows is None:
-                    continue
-            else:
-                continue
-            result = self._score(flows, clock)
-            self._count()
-            yield result
-        if not self.finished:
-            yield self.finish()
+        for _batch, _ended, flows, X in self.extract:
+            yield self._score(flows, X)
 
     def finish(self) -> Classified:
         """Score the flows still open (end of input, or the reader was interrupted)."""
-        self.finished = True
-        flows = self.state.flush()
-        result = self.pipe._score_flows(flows) if self.context is None else \
-            self.pipe._score_flows(*self.context.finish(flows))
-        self._count()
-        return result
+        _batch, _ended, flows, X = self.extract.finish()
+        return self._score(flows, X)
 
-    def _score(self, flows: FlowTable, clock: int | None) -> Classified:
-        """Score the flows that ended; with host context, those whose earlier flows have all ended
-        (on a silent link, with no flow open, every flow started before the wall-clock estimate)."""
-        if self.context is None:
-            return self.pipe._score_flows(flows)
-        before = self.state.complete_before_ns
-        if clock is not None and self.state.open_packets == 0:
-            before = clock if before is None else max(before, clock)
-        return self.pipe._score_flows(*self.context.push(flows, before))
-
-    def _count(self) -> None:
+    def _score(self, flows, X) -> Classified:
+        result = self.pipe._score_flows(flows, X)
         self.stats.update(packets=self.state.packets_in, evicted=getattr(self.state, "evicted", 0),
                           disordered=getattr(self.state, "disordered", False))
-
-
-class _ContextRows:
-    """Rows of a feature that looks at the flows around each flow (host context) while training
-    streams: ended flows go through the feature's stream state, which gives each row once every
-    flow that started before it has ended; ``rows_for`` puts them in the order of the flows' keys.
-    ``off`` for a per-flow feature (its rows are computed as flows end)."""
-
-    def __init__(self, pipe: "Pipeline", state):
-        self.pipe, self.state = pipe, state
-        self.off = bool(getattr(pipe.feature, "per_flow", False))
-        self.stream = None
-        self.keys: list = []
-        self.rows: list = []
-
-    def push(self, flows: FlowTable, final: bool) -> None:
-        if self.stream is None:
-            if not len(flows):
-                return
-            self.stream = _context_stream(self.pipe)  # fitted by now
-        got = self.stream.finish(flows) if final else self.stream.push(flows, self.state.complete_before_ns)
-        if len(got[0]):
-            self.keys.append(got[0])
-            self.rows.append(got[1])
-
-    def rows_for(self, keys: FlowKeys) -> np.ndarray:
-        """The rows in the order of ``keys`` (the same flows, in the order they ended)."""
-        given = FlowKeys.concat(self.keys)
-        X = np.vstack(self.rows)
-        return X[_match(given, keys)]
+        return result
 
 
 def _match(given: FlowKeys, wanted: FlowKeys) -> np.ndarray:
@@ -181,30 +112,88 @@ def _match(given: FlowKeys, wanted: FlowKeys) -> np.ndarray:
     return out
 
 
-class ExtractStream:
-    """The iterator ``Pipeline.extract_stream`` returns: per packet batch read, ``(batch, ended,
-    flows, X)``: ``ended`` the flows the splitter ended (packets included), ``flows`` and ``X`` the
-    flows whose rows are final and those rows (``ended`` itself for a per-flow feature; with host
-    context, the ``FlowKeys`` of flows whose neighbours have all ended). The last item, with
-    ``batch`` None, gives the flows open at the end of input. Afterwards ``state.disordered`` says
-    the capture was not in time order (its flows may then differ from ``extract``'s)."""
+def _ended_keys(flows: FlowTable, seq: np.ndarray, labels) -> tuple:
+    """Keys, labels (zeros without labels), first packet time and input position of ended flows
+    (``seq``: input position of each row of ``flows.packets``): what streamed training keeps of them."""
+    y = np.asarray(labels.labels_for(flows), dtype=np.int64) if labels is not None else np.zeros(len(flows), np.int64)
+    heads = flows.order[flows.offsets[:-1]]
+    return FlowKeys.of(flows), y, flows.packets.ts_ns[heads], seq[heads]
 
-    def __init__(self, pipe: "Pipeline", source, batch_packets: int, on_batch=None):
+
+class ExtractStream:
+    """The one loop of every streamed pipeline (``extract_stream``, ``classify_stream``, streamed
+    ``fit_extract``): per packet batch read, ``(batch, ended, flows, X)``: ``ended`` the flows the
+    splitter ended (packets included), ``flows`` and ``X`` the flows whose rows are final and those
+    rows (``ended`` itself for a per-flow feature; with host context, the ``FlowKeys`` of flows whose
+    neighbours have all ended). The last item, with ``batch`` None, gives the flows open at the end
+    of input (``finish()`` gives it early). Afterwards ``state.disordered`` says the capture was not
+    in time order (its flows may then differ from ``extract``'s).
+
+    ``state``: the splitter's stream state (a new one if None). ``wall_clock``: on a live source that
+    goes silent (the reader yields empty batches, ticks), flows are ended on an estimate of the
+    capture clock, the newest packet's time plus the wall time since it arrived, so that a quiet
+    link's last flows end when their idle timeout passes rather than when the next packet comes.
+    ``fit``: training; the feature (which learns nothing from flows) is fitted on the first flows
+    that end, and ``X`` is None until then.
+    """
+
+    def __init__(self, pipe: "Pipeline", source, batch_packets: int, on_batch=None, *, state=None,
+                 wall_clock: bool = False, fit: bool = False):
         self.pipe, self.source, self.batch_packets, self.on_batch = pipe, source, batch_packets, on_batch
-        self.state = pipe.flow_splitter.stream()
-        self.context = _context_stream(pipe)
+        self.state = pipe.flow_splitter.stream() if state is None else state
+        self.wall_clock = wall_clock
+        self.fitted = not fit
+        self.context = _context_stream(pipe) if self.fitted else None
+        self.finished = False
+        self.format = "?"  # the capture's format, once a batch was read
+        self._arrived = 0.0  # when the stream's newest packet (``state.watermark``) arrived (monotonic s)
 
     def __iter__(self) -> Iterator[tuple]:
+        state = self.state
         for batch in self.pipe.reader.iter_batches(self.source, self.batch_packets):
+            if self.finished:
+                return
+            self.format = batch.format or self.format
             if self.on_batch is not None:
                 self.on_batch(batch)
             if len(batch):
-                ended = self.state.push(batch)
-                yield (batch, ended, *self._final(ended, self.state.complete_before_ns))
-        ended = self.state.flush()
-        yield (None, ended, *self._final(ended, None, last=True))
+                if state.watermark is None or int(batch.ts_ns.max()) >= state.watermark:
+                    self._arrived = time.monotonic()  # a packet as new as any: the clock starts again
+                ended = state.push(batch)
+                before = state.complete_before_ns
+            elif self.wall_clock and state.watermark is not None:  # a tick: the source is silent
+                clock = state.watermark + int((time.monotonic() - self._arrived) * 1e9)
+                ended = state.expire(clock)
+                if ended is None and self.context is not None and self.context.waiting_flows:
+                    ended = self.context.no_flows()  # nothing ended, but waiting context may now be final
+                if ended is None:
+                    continue
+                # with no flow open, every flow started before the wall-clock estimate
+                before = state.complete_before_ns
+                if state.open_packets == 0:
+                    before = clock if before is None else max(before, clock)
+            else:
+                continue
+            item = (batch, ended, *self._final(ended, before))
+            del ended  # the flows' packets are not held while the next batch is read (nor the item, once taken)
+            yield item
+            del item
+        if not self.finished:
+            yield self.finish()
 
-    def _final(self, ended: FlowTable, before: int | None, last: bool = False) -> tuple:
+    def finish(self) -> tuple:
+        """The flows still open (end of input, or the reader was interrupted), as the last item."""
+        self.finished = True
+        ended = self.state.flush()
+        return (None, ended, *self._final(ended, None, last=True))
+
+    def _final(self, ended, before: int | None, last: bool = False) -> tuple:
+        if not self.fitted:
+            if not len(ended):
+                return ended, None
+            self.pipe.feature.fit(ended)  # learns nothing from the flows (``learns_from_flows``)
+            self.fitted = True
+            self.context = _context_stream(self.pipe)
         if self.context is None:
             return ended, self.pipe.rows(ended)
         return self.context.finish(ended) if last else self.context.push(ended, before)
@@ -402,45 +391,42 @@ class Pipeline:
         packet time, then position in the capture)."""
         t0 = time.perf_counter()
         self.flow_splitter.fit(PacketTable.empty())
-        self._stream_fit_done = False
+        fitted = False  # the feature, on the first flows that end (of any capture)
         parts: list[tuple] = []  # (FlowKeys, y) of each capture with flows, in the whole-capture order
         rows: list[np.ndarray] = []  # their feature rows (kept apart so that they can be freed one by one)
         n_per: list[int] = []
         n_packets = 0
         for source, lab in zip(sources, labels if labels is not None else [None] * len(sources)):
-            state = self.flow_splitter.stream()
+            t_read = time.perf_counter()
+            stream = ExtractStream(self, source, batch_packets, on_batch, fit=not fitted)
             meta: list[tuple] = []  # (FlowKeys, y, first time, first position) of each set of ended flows
-            blocks: list[np.ndarray] = []  # and its rows
-            context = _ContextRows(self, state)  # rows that wait for the flows around them, or none
-
-            def keep_rows(flows, seq, final=False, whole=False):
-                got = self._rows_of_ended(flows, seq, lab, rows=whole or context.off)
-                if got is not None:
-                    meta.append(got[:1] + got[2:])
-                    if got[1] is not None:
-                        blocks.append(got[1])
-                if not (whole or context.off):
-                    context.push(flows, final)
-
-            t_read, fmt = time.perf_counter(), "?"
-            for batch in self.reader.iter_batches(source, batch_packets):
-                fmt = batch.format or fmt
-                if on_batch is not None:
-                    on_batch(batch)
-                if len(batch):
-                    keep_rows(state.push(batch), state.emitted_seq)
-            keep_rows(state.flush(), state.emitted_seq, final=True)
+            blocks: list[np.ndarray] = []  # rows: of those flows, or with host context as they become final
+            final: list[FlowKeys] = []  # with host context, the flows of those rows
+            for _batch, ended, flows, X in stream:
+                if len(ended):
+                    meta.append(_ended_keys(ended, stream.state.emitted_seq, lab))
+                if X is not None and len(X):
+                    blocks.append(X)
+                    if stream.context is not None:  # keys only (per-flow rows are in the order of ``meta``)
+                        final.append(flows)
+                del _batch, ended, flows  # not held while the next batch is read
+            fitted = stream.fitted
+            state = stream.state
             n_packets += state.packets_in
             log.info("read %s: %d packets (%s) in %.3f s, split as it was read", _label(source), state.packets_in,
-                     fmt, time.perf_counter() - t_read)
+                     stream.format, time.perf_counter() - t_read)
             if state.disordered:  # the stream's flows are not the whole capture's: split it whole
                 log.info("%s is not in time order: read whole to split it", _label(source))
-                meta.clear()
-                blocks.clear()
                 packets = self.read(source)
-                keep_rows(self.flow_splitter.split(packets), np.arange(len(packets)), whole=True)
-            elif not context.off and meta:
-                blocks = [context.rows_for(_concat_parts([m[0] for m in meta]))]
+                whole = self.flow_splitter.split(packets)
+                meta, blocks = [], []
+                if len(whole):
+                    if not fitted:
+                        self.feature.fit(whole)
+                        fitted = True
+                    meta, blocks = [_ended_keys(whole, np.arange(len(packets)), lab)], [self.rows(whole)]
+            elif stream.context is not None and meta:  # host context: rows in the order the flows ended
+                blocks = [np.vstack(blocks)[_match(FlowKeys.concat(final), _concat_parts([m[0] for m in meta]))]]
             n_per.append(sum(len(b) for b in blocks))
             if blocks:
                 keys, y, first_t, first_pos = (_concat_parts([m[i] for m in meta]) for i in range(4))
@@ -459,20 +445,6 @@ class Pipeline:
         self.front_fitted = True
         log.info("feature %s: %d flows x %d values (streamed)", self.names["feature"], X.shape[0], X.shape[1])
         return Extracted(flows=flows, X=X, y=y, capture=capture, counts=counts, seconds=time.perf_counter() - t0)
-
-    def _rows_of_ended(self, flows: FlowTable, seq: np.ndarray, labels, rows: bool = True) -> tuple | None:
-        """Key arrays, feature rows (None unless ``rows``), labels (or zeros), first packet time and
-        input position of ended flows (``seq``: input position of each row of ``flows.packets``);
-        None when none ended."""
-        if not len(flows):
-            return None
-        if not self._stream_fit_done:
-            self.feature.fit(flows)  # learns nothing from the flows (``learns_from_flows``)
-            self._stream_fit_done = True
-        X = np.asarray(self.feature.transform(flows), dtype=np.float64) if rows else None
-        y = np.asarray(labels.labels_for(flows), dtype=np.int64) if labels is not None else np.zeros(len(flows), np.int64)
-        heads = flows.order[flows.offsets[:-1]]
-        return FlowKeys.of(flows), X, y, flows.packets.ts_ns[heads], seq[heads]
 
     def _check_flows(self, sources, labels, n_per_capture: list[int], y, counts: dict) -> np.ndarray | None:
         """Which flows have a label (None without labels), after the checks that stop training:
