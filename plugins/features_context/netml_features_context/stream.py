@@ -23,6 +23,9 @@ from netml_core.flowtable import FlowKeys, FlowTable
 
 from .windows import NS, Summary, canonical_order, context_rows
 
+#: waiting chunks (one per push, and leftovers) above which they are joined into one
+MAX_CHUNKS = 64
+
 
 class ContextStream:
     """``push(flows, complete_before_ns)`` takes flows that ended and gives ``(flows, rows)`` of those
@@ -37,14 +40,16 @@ class ContextStream:
         self.max_gap_s = float(feature.max_gap)
         self.history: Summary | None = None
         self.history_new: dict = {}
-        self.waiting: list[tuple[FlowKeys, np.ndarray, Summary]] = []  # ended flows whose context is not final
+        # ended flows whose context is not final, in chunks as they came: (keys, rows, summaries,
+        # earliest start); a release copies only the chunks it takes flows from
+        self.waiting: list[tuple[FlowKeys, np.ndarray, Summary, int]] = []
 
     def push(self, flows: FlowTable, complete_before_ns: int | None) -> tuple[FlowKeys, np.ndarray]:
         """``complete_before_ns``: every flow that started before it has been pushed (None: not known
         yet). Flows come back as ``FlowKeys`` (keys and times): their packets are not kept waiting."""
         if len(flows):
             X = np.asarray(self.base.transform(flows), dtype=np.float64).reshape(len(flows), -1)
-            self.waiting.append((FlowKeys.of(flows), X, Summary.of(flows)))
+            self._wait(FlowKeys.of(flows), X, Summary.of(flows))
         if complete_before_ns is None:
             return self._none()
         return self._release(complete_before_ns)
@@ -65,17 +70,34 @@ class ContextStream:
     def _none(self) -> tuple[FlowKeys, np.ndarray]:
         return FlowKeys.empty(), np.zeros((0, int(self.feature.n_features_)))
 
+    def _wait(self, flows: FlowKeys, X: np.ndarray, summary: Summary) -> None:
+        self.waiting.append((flows, X, summary, int(summary.start.min())))
+
     def _release(self, before: int | None) -> tuple[FlowKeys, np.ndarray]:
-        if not self.waiting:
+        """The waiting flows that started before ``before`` (all if None), with their rows; the
+        others keep waiting, in their order."""
+        chunks, self.waiting = self.waiting, []
+        parts = []
+        for flows, X, summary, first in chunks:
+            if before is not None and first >= before:
+                self.waiting.append((flows, X, summary, first))  # none final: kept as it is, not copied
+                continue
+            final = np.ones(len(summary), dtype=bool) if before is None else summary.start < before
+            if final.all():
+                parts.append((flows, X, summary))
+                continue
+            take, rest = np.flatnonzero(final), np.flatnonzero(~final)
+            parts.append((flows.subset(take), X[take], summary.take(take)))
+            self._wait(flows.subset(rest), X[rest], summary.take(rest))
+        if len(self.waiting) > MAX_CHUNKS:  # many small leftovers: one chunk again
+            flows, X, summary, _ = zip(*self.waiting)
+            self.waiting = []
+            self._wait(FlowKeys.concat(list(flows)), np.vstack(X), Summary.concat(list(summary)))
+        if not parts:
             return self._none()
-        flows = FlowKeys.concat([w[0] for w in self.waiting]) if len(self.waiting) > 1 else self.waiting[0][0]
-        X = np.vstack([w[1] for w in self.waiting])
-        summary = Summary.concat([w[2] for w in self.waiting])
-        final = np.ones(len(summary), dtype=bool) if before is None else summary.start < before
-        if not final.any():
-            self.waiting = [(flows, X, summary)]
-            return self._none()
-        done = summary.take(final)
+        flows = FlowKeys.concat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+        X = np.vstack([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+        done = Summary.concat([p[2] for p in parts]) if len(parts) > 1 else parts[0][2]
         n_old = 0 if self.history is None else len(self.history)
         table = done if self.history is None else Summary.concat([self.history, done])
         known = None
@@ -85,9 +107,7 @@ class ContextStream:
             known = {"rows": rows, **self.history_new}  # the past flows' flags, as first computed
         C, flags = context_rows(table, self.windows, self.max_gaps, log=self.feature.log, known_new=known,
                                 max_gap=self.max_gap_s)
-        out = (flows.subset(np.flatnonzero(final)), np.ascontiguousarray(np.hstack([X[final], C[n_old:]])))
-        rest = np.flatnonzero(~final)
-        self.waiting = [(flows.subset(rest), X[rest], summary.take(rest))] if len(rest) else []
+        out = (flows, np.ascontiguousarray(np.hstack([X, C[n_old:]])))
         keep = self._keep(table, before)
         self.history = table.take(keep)
         self.history_new = {w: (d[keep], p[keep]) for w, (d, p) in flags.items()}
