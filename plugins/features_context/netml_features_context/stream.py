@@ -105,9 +105,10 @@ class ContextStream:
             rows = np.zeros(len(table), dtype=bool)
             rows[:n_old] = True
             known = {"rows": rows, **self.history_new}  # the past flows' flags, as first computed
+        # rows of the released flows only; the past ones are their context
         C, flags = context_rows(table, self.windows, self.max_gaps, log=self.feature.log, known_new=known,
-                                max_gap=self.max_gap_s)
-        out = (flows, np.ascontiguousarray(np.hstack([X, C[n_old:]])))
+                                max_gap=self.max_gap_s, want=np.arange(n_old, len(table)))
+        out = (flows, np.ascontiguousarray(np.hstack([X, C])))
         keep = self._keep(table, before)
         self.history = table.take(keep)
         self.history_new = {w: (d[keep], p[keep]) for w, (d, p) in flags.items()}

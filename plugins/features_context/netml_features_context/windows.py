@@ -103,13 +103,16 @@ def canonical_order(flows: Summary) -> np.ndarray:
 
 
 def context_rows(flows: Summary, windows: list[float], max_gaps: int, log: bool = True,
-                 known_new: dict | None = None, max_gap: float = 3600.0) -> tuple[np.ndarray, dict]:
-    """Context rows of ``flows`` (in their order) and each flow's "new pair / new port" flags per window.
+                 known_new: dict | None = None, max_gap: float = 3600.0,
+                 want: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Context rows of ``flows`` (in their order; of the flows ``want`` only, when given) and each
+    flow's "new pair / new port" flags per window (of every flow).
 
     Flows are ordered by start, ties broken by the 5-tuple, so the rows do not depend on the order the
     flows come in. ``known_new`` (``{"rows": mask, w: (new_dst, new_port)}``) gives the flags of
     flows whose earlier flows a stream has already dropped: their flags were fixed when they were
-    first computed and are used instead of recomputing them.
+    first computed and are used instead of recomputing them. A stream wants the rows of its new
+    flows only; the past ones are there as their context (each value is computed as for all rows).
     """
     n = len(flows)
     width = len(context_names(windows))
@@ -118,10 +121,11 @@ def context_rows(flows: Summary, windows: list[float], max_gaps: int, log: bool 
     start = flows.start
     by_time = canonical_order(flows)
     src, dst = flows.src, flows.dst
-    src_g = _Groups([src], by_time, start)
-    dst_g = _Groups([dst], by_time, start)
-    pair_g = _Groups([src, dst], by_time, start)
-    port_g = _Groups([src, flows.dport], by_time, start)
+    src_g = _Groups([src], by_time, start, want)
+    dst_g = _Groups([dst], by_time, start, want)
+    pair_g = _Groups([src, dst], by_time, start, want)
+    port_g = _Groups([src, flows.dport], by_time, start, want)
+    n_out = n if want is None else len(want)
 
     cols, flags = [], {}
     for w in windows:
@@ -150,7 +154,7 @@ def context_rows(flows: Summary, windows: list[float], max_gaps: int, log: bool 
     n_gaps, gap_mean, gap_cv = pair_g.recent_gaps(max_gaps, int(round(max_gap * NS)))
     cols += [n_gaps, gap_mean, gap_cv]
     shares = _share_columns(windows)
-    T = np.empty((len(cols), n))  # one contiguous row per value, filled (and logged) in place
+    T = np.empty((len(cols), n_out))  # one contiguous row per value, filled (and logged) in place
     for i, col in enumerate(cols):
         if log and not shares[i]:
             np.log1p(col, out=T[i])
@@ -183,34 +187,46 @@ def _answered(flows: FlowTable) -> np.ndarray:
 
 
 class _Groups:
-    """Flows grouped by a key, time-sorted within each group, with window sums by prefix sums."""
+    """Flows grouped by a key, time-sorted within each group, with window sums by prefix sums.
 
-    def __init__(self, key_columns, by_time: np.ndarray, start: np.ndarray):
+    ``want``: the flows whose values are asked for (all when None); every flow still counts in the
+    sums of the others."""
+
+    def __init__(self, key_columns, by_time: np.ndarray, start: np.ndarray, want: np.ndarray | None = None):
         self.perm, self.offsets = seg.group_rows(key_columns, order=by_time)
         self.gid = seg.segment_ids(self.offsets)
         self.t = start[self.perm]
         self.n = len(self.perm)
+        if want is None:  # positions (in group order) of the flows asked for, and where each goes
+            self.pos, self.dest = np.arange(self.n), self.perm
+        else:
+            where = np.empty(self.n, dtype=np.int64)
+            where[self.perm] = np.arange(self.n)
+            self.pos, self.dest = where[want], np.arange(len(want))
         self._lo_cache: dict[int, np.ndarray] = {}
 
+    def _out(self, values: np.ndarray) -> np.ndarray:
+        """``values`` at ``self.pos``, placed in the asked-for order."""
+        out = np.empty(len(self.pos))
+        out[self.dest] = values
+        return out
+
     def window_lo(self, w_ns: int) -> np.ndarray:
-        """For each position: the first position of its group whose start is within ``w_ns`` of it."""
+        """For each asked-for position: the first position of its group whose start is within ``w_ns``."""
         if w_ns not in self._lo_cache:
-            self._lo_cache[w_ns] = _window_lo(self.t, self.gid, self.offsets, w_ns)
+            self._lo_cache[w_ns] = _window_lo(self.t, self.gid, self.offsets, w_ns, self.pos)
         return self._lo_cache[w_ns]
 
     def window_sum(self, values: np.ndarray | None, w_ns: int) -> np.ndarray:
-        """Per flow (in flow order): the sum of ``values`` (1 when None) over its window."""
+        """Per asked-for flow: the sum of ``values`` (1 when None) over its window."""
         v = np.ones(self.n) if values is None else values[self.perm]
         prefix = np.zeros(self.n + 1)
         np.cumsum(v, out=prefix[1:])
-        lo = self.window_lo(w_ns)
-        pos = np.arange(self.n)
-        out = np.empty(self.n)
-        out[self.perm] = prefix[pos + 1] - prefix[lo]
-        return out
+        return self._out(prefix[self.pos + 1] - prefix[self.window_lo(w_ns)])
 
     def is_new(self, w_ns: int) -> np.ndarray:
-        """Per flow: 1.0 when its group had no flow in the ``w_ns`` before it, else 0.0."""
+        """Per flow (every flow, in flow order): 1.0 when its group had no flow in the ``w_ns``
+        before it, else 0.0."""
         first = np.zeros(self.n, dtype=bool)
         first[self.offsets[:-1][np.diff(self.offsets) > 0]] = True
         gap = np.empty(self.n, dtype=np.int64)
@@ -222,9 +238,9 @@ class _Groups:
         return out
 
     def recent_gaps(self, k: int, max_gap_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per flow: how many of the last ``k`` gaps between starts of its group exist (up to it),
-        their mean (s) and coefficient of variation (std / mean, 0 for a single gap). A gap longer
-        than ``max_gap_ns`` starts the series anew, as the group's first flow does.
+        """Per asked-for flow: how many of the last ``k`` gaps between starts of its group exist (up
+        to it), their mean (s) and coefficient of variation (std / mean, 0 for a single gap). A gap
+        longer than ``max_gap_ns`` starts the series anew, as the group's first flow does.
 
         Summed gap by gap from the newest back (k vectorised steps), not by prefix sums over all
         flows: a flow's figures then depend on its own gaps only, bit for bit, whichever other flows
@@ -236,30 +252,31 @@ class _Groups:
         first |= gap_ns > max_gap_ns
         gap = gap_ns / NS
         gap[first] = 0.0
-        pos = np.arange(self.n)
-        series_start = np.maximum.accumulate(np.where(first, pos, 0))
-        count = np.minimum(pos - series_start, k).astype(np.int64)  # gaps available
-        total = np.zeros(self.n)
-        for j in range(int(count.max()) if self.n else 0):
+        every = np.arange(self.n)
+        series_start = np.maximum.accumulate(np.where(first, every, 0))
+        pos = self.pos
+        count = np.minimum(pos - series_start[pos], k).astype(np.int64)  # gaps available
+        m = len(pos)
+        total = np.zeros(m)
+        steps = int(count.max()) if m else 0
+        for j in range(steps):
             has = count > j
             total[has] += gap[pos[has] - j]
         safe = np.maximum(count, 1)
         mean = total / safe
-        sq = np.zeros(self.n)
-        for j in range(int(count.max()) if self.n else 0):
+        sq = np.zeros(m)
+        for j in range(steps):
             has = count > j
             d = gap[pos[has] - j] - mean[has]
             sq[has] += d * d
         std = np.sqrt(sq / safe)
         cv = np.where(mean > 0, std / np.where(mean > 0, mean, 1.0), 0.0)
-        out = [np.empty(self.n) for _ in range(3)]
-        for o, v in zip(out, (count.astype(np.float64), mean, np.minimum(cv, MAX_CV))):
-            o[self.perm] = v
-        return out[0], out[1], out[2]
+        return self._out(count.astype(np.float64)), self._out(mean), self._out(np.minimum(cv, MAX_CV))
 
 
-def _window_lo(t: np.ndarray, gid: np.ndarray, offsets: np.ndarray, w_ns: int) -> np.ndarray:
-    """First position ``j`` of each position's group with ``t[j] > t[i] - w_ns`` (t sorted in groups).
+def _window_lo(t: np.ndarray, gid: np.ndarray, offsets: np.ndarray, w_ns: int, pos: np.ndarray) -> np.ndarray:
+    """For each position ``i`` of ``pos``: the first position ``j`` of its group with
+    ``t[j] > t[i] - w_ns`` (t sorted in groups).
 
     One searchsorted over a key that places the groups one after another with a gap wider than the
     window, so a search never crosses into the previous group. Times are taken in microseconds
@@ -274,4 +291,4 @@ def _window_lo(t: np.ndarray, gid: np.ndarray, offsets: np.ndarray, w_ns: int) -
         if n_groups * stride < 2 ** 62:
             break
     key = gid.astype(np.int64) * stride + t0 // unit
-    return np.searchsorted(key, key - w, side="right")
+    return np.searchsorted(key, key[pos] - w, side="right")
