@@ -75,3 +75,48 @@ def atomic_write(path, data: bytes, **kwargs) -> None:
     """Write ``data`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path, **kwargs) as fh:
         fh.write(data)
+
+
+def check_writable(path, what: str, folder: bool = False) -> None:
+    """One-line ``NetmlError`` now if ``path`` cannot be written later (a folder given for a file,
+    a read-only or missing location), by creating and removing a temporary file in its nearest
+    existing folder: nothing is left behind, and missing folders are still created only on success.
+    An existing file is replaced only if netml wrote it as ``what`` (``model file`` or ``features
+    file``): an option must never overwrite a file it did not create (a label CSV given as
+    ``--feature``)."""
+    path = os.fspath(path)
+    if path == "-":
+        raise NetmlError(f"cannot write the {what} to stdout ('-'): give a path")
+    target = Path(path)
+    if target.is_dir() and not folder:
+        raise NetmlError(f"cannot write {what} {path}: it is a folder")
+    if not folder and target.exists() and not _is_netml_output(target, what):
+        raise NetmlError(f"refusing to overwrite {path}: it exists and is not a netml {what} "
+                         "(remove it or choose another path)")
+    if folder and target.exists() and not target.is_dir():
+        raise NetmlError(f"cannot write {what} {path}: it is a file")
+    parent = target if folder and target.is_dir() else target.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NetmlError(f"cannot write {what} {path}: {parent} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise NetmlError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def _is_netml_output(path: Path, what: str) -> bool:
+    """Whether ``path`` is a file netml wrote as ``what`` (a model or features zip), so that
+    replacing it is expected; read from the zip directory only."""
+    import zipfile
+
+    member = "manifest.json" if what == "model file" else "format.npy"
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return path.is_file()  # an empty file holds nothing to lose
+        with zipfile.ZipFile(path) as zf:
+            return member in zf.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False

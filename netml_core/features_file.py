@@ -145,3 +145,51 @@ def read_features(path) -> FeaturesData:
     if not isinstance(out.fitted, dict):
         raise FeaturesFileError(f"{name}: its fitted parameters are not a JSON object")
     return out
+
+
+# -- with a pipeline ------------------------------------------------------------------------------------
+FRONT = ("reader", "flow_splitter", "feature")
+
+
+def write_extracted(path, pipe, extracted) -> None:
+    """The features file of ``Pipeline.fit_extract``'s result: its rows, labels and flow keys, and
+    the fitted reader, splitter and feature that ``fitted_pipeline`` rebuilds. Missing folders are
+    created (the original's ``out/`` paths)."""
+    records = pipe.records(FRONT)
+    fitted = {role: {"name": r.name, "params": r.params, "state": r.state, "plugin": r.plugin,
+                     "distribution": r.distribution, "version": r.version} for role, r in records.items()}
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+    except OSError as exc:
+        raise NetmlError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
+    write_features(path, extracted.X, extracted.y, extracted.flows, fitted)
+
+
+def fitted_pipeline(path, data: FeaturesData, *, detector: str | None, detector_params: dict | None = None,
+                    scaler: str | None = None):
+    """A ``Pipeline`` whose reader, splitter and feature are fitted as ``data`` (read from ``path``)
+    saved them, with ``detector`` still to fit on ``data.features``. The saved states are untrusted
+    input, checked as a model file's are; a plugin that is not installed is the model file's one-line
+    error."""
+    from .model_file import ComponentRecord, check_plugins_installed, check_states
+    from .pipeline import Pipeline
+
+    fitted = data.fitted or {}
+    records = {role: ComponentRecord(kind=role, name=v["name"], params=v.get("params") or {},
+                                     state=v.get("state") or {}, plugin=v.get("plugin", ""),
+                                     distribution=v.get("distribution", ""), version=v.get("version", ""))
+               for role, v in fitted.items() if role in FRONT}
+    if set(records) != set(FRONT):
+        raise NetmlError(f"{path}: features file lacks the fitted extraction state (reader, splitter, feature); "
+                         "re-run 'netml learn extract'")
+    check_plugins_installed(records, path, what="features file")
+    check_states(records, path, what="features file")
+    front = Pipeline.from_records(records)
+    pipe = Pipeline(reader=front.names["reader"], reader_params=records["reader"].params,
+                    flow_splitter=front.names["flow_splitter"], flow_splitter_params=records["flow_splitter"].params,
+                    feature=front.names["feature"], feature_params=records["feature"].params,
+                    scaler=scaler, detector=detector, detector_params=detector_params or {})
+    for role in FRONT:
+        pipe.components[role] = front.components[role]
+    pipe.front_fitted = True
+    return pipe

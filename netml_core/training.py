@@ -126,3 +126,15 @@ def feature_label(pipe) -> str:
 
 def nan_none(v: float | None):
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def flow_info(flows, capture: np.ndarray | None, sources: Sequence[str]) -> dict:
+    """Flow keys and times as plain arrays, for scores.csv and the report (``flows``: a FlowTable,
+    FlowKeys or FeaturesData; ``capture``: each flow's capture index, None for all the first)."""
+    n = len(flows.first_ts)
+    return {
+        "src": flows.src, "dst": flows.dst, "sport": flows.sport, "dport": flows.dport,
+        "proto": flows.proto, "first_ts": flows.first_ts, "last_ts": flows.last_ts,
+        "capture": capture if capture is not None else np.zeros(n, dtype=np.int64),
+        "sources": [str(s) for s in sources],
+    }

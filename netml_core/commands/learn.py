@@ -243,16 +243,18 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
             from ..calibration import check_fpr
 
             check_fpr(o["fpr"])
+    from ..atomic import check_writable
+
     front = None
     if action in ("all", "extract"):
         front = _front_params(reg, o, feature, feature_params)
     # fail before reading and training, not after, when an output cannot be written
     if feature_file and action in ("all", "extract"):
-        _check_writable(feature_file, "features file")
+        check_writable(feature_file, "features file")
     if action in ("all", "train"):
-        _check_writable(o["output"], "model file")
+        check_writable(o["output"], "model file")
     if o["report"] and action in ("all", "train"):
-        _check_writable(o["report"], "report folder", folder=True)
+        check_writable(o["report"], "report folder", folder=True)
 
     if action in ("all", "extract"):
         sources, label_sources = _sources(o)
@@ -266,11 +268,15 @@ def _run(ctx: click.Context, action: str, o: dict) -> None:
             progress.close()
         _echo_extracted(ex, sources)
         if feature_file:
-            _write_features(feature_file, pipe, ex)
+            from ..features_file import write_extracted
+
+            write_extracted(feature_file, pipe, ex)
             _say(f"features: {ex.X.shape[0]} flows x {ex.X.shape[1]} values -> {feature_file}")
         if action == "extract":
             return
-        X, y, flows_info = ex.X, ex.y, _flow_info(ex.flows, ex.capture, [str(s) for s in sources])
+        from ..training import flow_info
+
+        X, y, flows_info = ex.X, ex.y, flow_info(ex.flows, ex.capture, sources)
     else:
         if o["pcaps"] or o["labels"] or o["pcaps_normal"] or o["pcaps_abnormal"]:
             raise click.UsageError("'learn train' reads the features file; --pcap/--label belong to "
@@ -306,50 +312,6 @@ def _help_param(reg, algorithm: str, o: dict) -> None:
     click.echo("")
     click.echo(format_param_help(reg.component_class("flow_splitter", splitter.name), f"splitter {splitter.name}",
                                  "--splitter-param", summary=splitter.summary))
-
-
-def _check_writable(path: str, what: str, folder: bool = False) -> None:
-    """One-line ``NetmlError`` now if ``path`` cannot be written later (a folder given for a file,
-    a read-only or missing location), by creating and removing a temporary file in its nearest
-    existing folder: nothing is left behind, and missing folders are still created only on success."""
-    import tempfile
-
-    if path == "-":
-        raise NetmlError(f"cannot write the {what} to stdout ('-'): give a path")
-    target = Path(path)
-    if target.is_dir() and not folder:
-        raise NetmlError(f"cannot write {what} {path}: it is a folder")
-    if not folder and target.exists() and not _is_netml_output(target, what):
-        # an option must never replace a file it did not create (a label CSV given as --feature ...)
-        raise NetmlError(f"refusing to overwrite {path}: it exists and is not a netml {what} "
-                         "(remove it or choose another path)")
-    if folder and target.exists() and not target.is_dir():
-        raise NetmlError(f"cannot write {what} {path}: it is a file")
-    parent = target if folder and target.is_dir() else target.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NetmlError(f"cannot write {what} {path}: {parent} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise NetmlError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
-
-
-def _is_netml_output(path: Path, what: str) -> bool:
-    """Whether ``path`` is a file netml wrote as ``what`` (a model or features zip), so that
-    replacing it is expected; read from the zip directory only."""
-    import zipfile
-
-    member = "manifest.json" if what == "model file" else "format.npy"
-    try:
-        if not path.is_file() or path.stat().st_size == 0:
-            return path.is_file()  # an empty file holds nothing to lose
-        with zipfile.ZipFile(path) as zf:
-            return member in zf.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
-        return False
 
 
 def resolve_feature(value: str | None, fft: bool | None, header: bool | None, reg,
@@ -467,59 +429,14 @@ def _echo_extracted(ex, sources) -> None:
                f"({c.get('flows', 0)} flows{dropped}) in {ex.seconds:.3f} s")
 
 
-def _flow_info(flows, capture, source_names: list[str]) -> dict:
-    """Flow keys and times as plain arrays (for scores.csv and the features file)."""
-    return {
-        "src": flows.src, "dst": flows.dst, "sport": flows.sport, "dport": flows.dport,
-        "proto": flows.proto, "first_ts": flows.first_ts, "last_ts": flows.last_ts,
-        "capture": capture if capture is not None else np.zeros(len(flows), dtype=np.int64),
-        "sources": source_names,
-    }
-
-
 # -- features file --------------------------------------------------------------------------------
-def _write_features(path: str, pipe, ex) -> None:
-    from .. import features_file
-
-    records = pipe.records(("reader", "flow_splitter", "feature"))
-    fitted = {role: {"name": r.name, "params": r.params, "state": r.state, "plugin": r.plugin,
-                     "distribution": r.distribution, "version": r.version} for role, r in records.items()}
-    try:
-        Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)  # the original's out/ paths
-    except OSError as exc:
-        raise NetmlError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
-    features_file.write_features(path, ex.X, ex.y, ex.flows, fitted)
-
-
 def _read_features(path: str, data, algorithm: str, detector_params: dict, scaler: str | None):
-    from ..model_file import ComponentRecord, check_plugins_installed, check_states
-    from ..pipeline import Pipeline
+    from ..features_file import fitted_pipeline
+    from ..training import flow_info
 
-    fitted = data.fitted or {}
-    records = {role: ComponentRecord(kind=role, name=v["name"], params=v.get("params") or {},
-                                     state=v.get("state") or {}, plugin=v.get("plugin", ""),
-                                     distribution=v.get("distribution", ""), version=v.get("version", ""))
-               for role, v in fitted.items() if role in ("reader", "flow_splitter", "feature")}
-    if set(records) != {"reader", "flow_splitter", "feature"}:
-        raise NetmlError(f"{path}: features file lacks the fitted extraction state (reader, splitter, feature); "
-                         "re-run 'netml learn extract'")
-    check_plugins_installed(records, path, what="features file")
-    check_states(records, path, what="features file")  # untrusted like a model file: checked before use
-    front = Pipeline.from_records(records)
-    pipe = Pipeline(reader=front.names["reader"], reader_params=records["reader"].params,
-                    flow_splitter=front.names["flow_splitter"], flow_splitter_params=records["flow_splitter"].params,
-                    feature=front.names["feature"], feature_params=records["feature"].params,
-                    scaler=scaler, detector=algorithm, detector_params=detector_params)
-    for role in ("reader", "flow_splitter", "feature"):
-        pipe.components[role] = front.components[role]
-    pipe.front_fitted = True
-    flows_info = {
-        "src": data.src, "dst": data.dst, "sport": data.sport, "dport": data.dport, "proto": data.proto,
-        "first_ts": data.first_ts, "last_ts": data.last_ts,
-        "capture": np.zeros(len(data.features), dtype=np.int64), "sources": [str(path)],
-    }
+    pipe = fitted_pipeline(path, data, detector=algorithm, detector_params=detector_params, scaler=scaler)
     _say(f"features: {data.features.shape[0]} flows x {data.features.shape[1]} values <- {path}")
-    return pipe, np.asarray(data.features, dtype=np.float64), data.labels, flows_info
+    return pipe, np.asarray(data.features, dtype=np.float64), data.labels, flow_info(data, None, [path])
 
 
 # -- training and evaluation ------------------------------------------------------------------------
