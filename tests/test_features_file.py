@@ -146,3 +146,25 @@ def test_fitted_json_is_plain_text_in_the_archive(tmp_path, extracted):
         assert npz["fitted"].dtype.kind == "U"
         assert json.loads(str(npz["fitted"]))["feature"]["name"] == "samp_num"
         assert str(npz["format"]) == "netml-features/1"
+
+
+def test_a_python_user_extracts_saves_and_trains_in_two_steps(tmp_path):
+    """``write_extracted`` then ``fitted_pipeline`` (what ``learn extract`` / ``learn train`` run):
+    the rebuilt pipeline classifies a capture with the scores of the pipeline that extracted."""
+    from netml_core.features_file import fitted_pipeline, write_extracted
+    from netml_core.pipeline import Pipeline
+
+    demo = str(_need(DEMO))
+    first = Pipeline(detector="gmm")
+    ex = first.fit_extract([demo], [CsvLabels(str(_need(CSV)))])
+    write_extracted(tmp_path / "out" / "f.npz", first, ex)  # missing folder: created
+    data = read_features(tmp_path / "out" / "f.npz")
+    assert data.features.tobytes() == ex.X.tobytes() and np.array_equal(data.labels, ex.y)
+    second = fitted_pipeline(tmp_path / "out" / "f.npz", data, detector="gmm")
+    first.fit_detector(ex.X, fpr=0.01, random_state=1)
+    second.fit_detector(data.features, fpr=0.01, random_state=1)
+    a, b = first.classify(demo), second.classify(demo)
+    assert len(a.scores) == 199 and a.scores.tobytes() == b.scores.tobytes()
+    data.fitted.pop("feature")
+    with pytest.raises(NetmlError, match="lacks the fitted extraction state"):
+        fitted_pipeline("f.npz", data, detector="gmm")
