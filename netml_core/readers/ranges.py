@@ -8,8 +8,9 @@ the next header, or on the end of the file. It reads up to the boundary verified
 ``stop``, which is where the next range starts. The framing of the range itself proves the boundary:
 the records from a true start lead exactly to the end only if the end is a true boundary too, so a
 range whose records do not end exactly there (``Range.exact`` false), or that finds damage, makes
-the caller read the whole capture in one piece instead. The first range starts at byte 24, a true
-boundary, so by induction every accepted range is framed as a whole-file read frames it.
+the caller read the whole capture in one piece instead. The first range starts right after the
+file header (byte 24; after a pcapng file's head), a true boundary, so by induction every accepted
+range is framed as a whole-file read frames it.
 
 pcapng is cut the same way. Its blocks start on 4-byte offsets and repeat their length at their
 end, so a boundary is a chain of blocks whose two lengths agree (packet blocks must also name a
