@@ -108,3 +108,29 @@ def test_only_uncompressed_files_are_cut(tmp_path):
     assert layout("-") is None and layout(str(tmp_path / "missing.pcap")) is None
     (tmp_path / "head-only.pcapng").write_bytes((DEMO / "demo.pcap").read_bytes()[:116])
     assert layout(str(tmp_path / "head-only.pcapng")) is None  # nothing after the head: nothing to cut
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["flip", "delete", "insert"]), st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3),
+       st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4), st.binary(min_size=1, max_size=40))
+def test_a_damaged_pcapng_is_framed_exactly_or_read_whole(tmp_path_factory, change, where, cuts, junk):
+    """Bytes flipped, deleted or inserted anywhere after the head: ranges that chain exactly
+    give the whole read's packets; the others are flagged (never a silently different capture)."""
+    demo_data()
+    data = (DEMO / "demo.pcap").read_bytes()
+    blocks = _pcapng_blocks(data)
+    data = bytearray(b"".join(blocks[:1200]))  # ends on a block boundary
+    head = len(blocks[0]) + len(blocks[1])
+    for f in sorted(where, reverse=True):
+        pos = head + int(f * (len(data) - head - 1))
+        if change == "flip":
+            data[pos] ^= junk[0] or 0xFF
+        elif change == "delete":
+            del data[pos:pos + len(junk)]
+        else:
+            data[pos:pos] = junk
+    path = tmp_path_factory.mktemp("damaged") / "d.pcapng"
+    path.write_bytes(bytes(data))
+    lay = layout(str(path))
+    if lay is not None:
+        _check(str(path), NativeReader().read(str(path)), [lay.first + int(f * (lay.size - lay.first)) for f in cuts])
