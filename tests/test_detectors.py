@@ -173,6 +173,22 @@ def test_iforest_alias():
     assert reg.resolve_name("detector", "IF") == "iforest"
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_gmm_scores_a_row_the_same_in_any_batch_and_at_any_address(covariance_type, separable):
+    """A flow's score must not depend on the other flows of its batch (classify streams batches)."""
+    train, X_test, _ = separable
+    det = make("gmm", covariance_type=covariance_type, n_components=3).fit(train)
+    whole = det.score(X_test)
+    for lo, hi in ((0, 1), (5, 6), (7, 150), (100, len(X_test))):
+        assert det.score(X_test[lo:hi].copy()).tobytes() == whole[lo:hi].tobytes()
+    for shift in (1, 3):  # rows at other memory alignments, and a column-major copy
+        buf = np.empty(X_test.size + shift)
+        moved = buf[shift:].reshape(X_test.shape)
+        moved[:] = X_test
+        assert det.score(moved).tobytes() == whole.tobytes()
+    assert det.score(np.asfortranarray(X_test)).tobytes() == whole.tobytes()
+
+
 def test_scores_agree_with_scikit_learn(separable):
     """OCSVM, GMM and the isolation forest score in numpy from saved arrays: same numbers as sklearn."""
     from sklearn.ensemble import IsolationForest
