@@ -75,9 +75,14 @@ class ClassifyStream:
 
     def __init__(self, pipe: "Pipeline", state, source, max_packets: int, stats: dict | None,
                  wall_clock: bool = True, on_batch=None):
-        self.pipe, self.state = pipe, state
+        self.pipe = pipe
         self.stats = stats if stats is not None else {}
         self.extract = ExtractStream(pipe, source, max_packets, on_batch, state=state, wall_clock=wall_clock)
+
+    @property
+    def state(self):
+        """The splitter's stream state (the extract stream's)."""
+        return self.extract.state
 
     @property
     def finished(self) -> bool:
